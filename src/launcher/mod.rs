@@ -1,0 +1,298 @@
+//! `bazaar up`: a whole local cluster with one command.
+//!
+//! ```text
+//! bazaar up
+//! ├── n1  bazaar node --name n1 ... (child process, log in DIR/n1/node.log)
+//! ├── n2
+//! └── n3
+//! ```
+//!
+//! It checks every port is free before starting anything, writes a fresh
+//! random cookie to `DIR/cookie` (mode 0600) and hands it to the children
+//! through the environment, prints the node table once all are up, then a
+//! line for each membership change its nodes report. A node that dies is
+//! started again after `--respawn-after` seconds with the same name, ports
+//! and data. Ctrl-C or SIGTERM stops every child and exits 0.
+
+mod observer;
+mod plan;
+mod process;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+
+use crate::cli::UpArgs;
+use crate::config;
+use observer::{consensus, poll_all, Observer};
+use plan::{check_ports_free, plan, NodePlan};
+use process::{describe, Exited, NodeProcess};
+
+/// How often `up` asks its nodes for their views.
+const OBSERVE_INTERVAL: Duration = Duration::from_millis(200);
+/// How long `up` waits for every node to see every other before printing
+/// the table anyway.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs a local cluster until Ctrl-C or SIGTERM.
+pub fn run(args: UpArgs) -> anyhow::Result<()> {
+    let plans = plan(
+        args.nodes,
+        &args.data_dir,
+        args.http_port,
+        args.cluster_port,
+    )?;
+    check_ports_free(&plans)?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    let cookie = config::generate_cookie();
+    write_secret(&args.data_dir.join(config::COOKIE_FILE), &cookie)?;
+    // One thread: children get PR_SET_PDEATHSIG, which fires when the
+    // spawning *thread* ends, so every spawn must come from this one.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(Launcher::new(plans, cookie, args).run())
+}
+
+/// Writes a file readable by its owner only.
+fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    writeln!(file, "{secret}")?;
+    Ok(())
+}
+
+/// A line of `up`'s output, stamped with the wall-clock time (UTC).
+fn say(message: impl std::fmt::Display) {
+    let ms = bazaar_cluster::membership::table::unix_ms_now();
+    let day_ms = ms % 86_400_000;
+    println!(
+        "[{:02}:{:02}:{:02}.{:03}] {message}",
+        day_ms / 3_600_000,
+        day_ms / 60_000 % 60,
+        day_ms / 1000 % 60,
+        day_ms % 1000
+    );
+}
+
+struct Launcher {
+    plans: Vec<NodePlan>,
+    cookie: String,
+    args: UpArgs,
+    /// The running process of each node, `None` while it is dead.
+    processes: Vec<Option<NodeProcess>>,
+    /// Starts so far, per node.
+    generations: Vec<u64>,
+    /// When a dead node is due to start again.
+    respawn_at: BTreeMap<usize, Instant>,
+    exits_tx: mpsc::UnboundedSender<Exited>,
+    exits_rx: mpsc::UnboundedReceiver<Exited>,
+    client: reqwest::Client,
+}
+
+impl Launcher {
+    fn new(plans: Vec<NodePlan>, cookie: String, args: UpArgs) -> Self {
+        let (exits_tx, exits_rx) = mpsc::unbounded_channel();
+        let count = plans.len();
+        Self {
+            plans,
+            cookie,
+            args,
+            processes: (0..count).map(|_| None).collect(),
+            generations: vec![0; count],
+            respawn_at: BTreeMap::new(),
+            exits_tx,
+            exits_rx,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    async fn run(mut self) -> anyhow::Result<()> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+
+        say(format!(
+            "starting {} nodes, data in {}",
+            self.plans.len(),
+            self.args.data_dir.display()
+        ));
+        for index in 0..self.plans.len() {
+            if let Err(err) = self.start(index) {
+                self.stop_all().await;
+                return Err(err);
+            }
+        }
+
+        let mut observer = Observer::default();
+        let started = Instant::now();
+        let mut table_printed = false;
+        let mut ticker = tokio::time::interval(OBSERVE_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = interrupt.recv() => break,
+                Some(exited) = self.exits_rx.recv() => self.on_exit(exited),
+                _ = ticker.tick() => {
+                    self.respawn_due()?;
+                    let names: Vec<String> = self.plans.iter().map(|p| p.name.clone()).collect();
+                    let https: Vec<String> = self.plans.iter().map(|p| p.http.to_string()).collect();
+                    let reports = poll_all(&self.client, &https).await;
+                    let states = consensus(&names, &reports);
+                    if !table_printed {
+                        let all_up = reports.iter().all(|report| {
+                            report.as_ref().is_some_and(|report| {
+                                report.members.iter().filter(|m| m.state == "up").count() == names.len()
+                            })
+                        });
+                        if all_up || started.elapsed() > STARTUP_TIMEOUT {
+                            if !all_up {
+                                say("not every node sees every other yet; see the node logs");
+                            }
+                            self.print_table(&states);
+                            table_printed = true;
+                            observer.update(states);
+                        }
+                        continue;
+                    }
+                    for (name, old, new) in observer.update(states) {
+                        say(format!("{name} {new} (was {old})"));
+                    }
+                }
+            }
+        }
+        say("stopping every node");
+        self.stop_all().await;
+        say("stopped");
+        Ok(())
+    }
+
+    fn start(&mut self, index: usize) -> anyhow::Result<()> {
+        self.generations[index] += 1;
+        let process = NodeProcess::spawn(
+            &self.plans,
+            index,
+            self.generations[index],
+            &self.cookie,
+            self.exits_tx.clone(),
+        )?;
+        if self.generations[index] > 1 {
+            say(format!(
+                "{} started again (pid {})",
+                self.plans[index].name, process.pid
+            ));
+        }
+        self.processes[index] = Some(process);
+        Ok(())
+    }
+
+    fn on_exit(&mut self, exited: Exited) {
+        let current = self.processes[exited.index]
+            .as_ref()
+            .is_some_and(|process| process.generation == exited.generation);
+        if !current {
+            return;
+        }
+        self.processes[exited.index] = None;
+        let name = &self.plans[exited.index].name;
+        if self.args.respawn_after == 0 {
+            say(format!(
+                "{name} exited ({}); not restarting (--respawn-after 0)",
+                describe(exited.status)
+            ));
+            return;
+        }
+        say(format!(
+            "{name} exited ({}); restarting in {}s",
+            describe(exited.status),
+            self.args.respawn_after
+        ));
+        self.respawn_at.insert(
+            exited.index,
+            Instant::now() + Duration::from_secs(self.args.respawn_after),
+        );
+    }
+
+    fn respawn_due(&mut self) -> anyhow::Result<()> {
+        let now = Instant::now();
+        let due: Vec<usize> = self
+            .respawn_at
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(index, _)| *index)
+            .collect();
+        for index in due {
+            self.respawn_at.remove(&index);
+            if let Err(err) = self.start(index) {
+                say(format!(
+                    "cannot restart {}: {err:#}",
+                    self.plans[index].name
+                ));
+                self.respawn_at.insert(
+                    index,
+                    now + Duration::from_secs(self.args.respawn_after.max(1)),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn print_table(&self, states: &BTreeMap<String, String>) {
+        println!(
+            "{:<6} {:<8} {:<22} {:<22} {:>8}",
+            "NODE", "STATE", "HTTP", "CLUSTER", "PID"
+        );
+        for (plan, process) in self.plans.iter().zip(&self.processes) {
+            let pid = process
+                .as_ref()
+                .map(|process| process.pid.to_string())
+                .unwrap_or_else(|| "-".into());
+            let state = states.get(&plan.name).map(String::as_str).unwrap_or("?");
+            println!(
+                "{:<6} {:<8} {:<22} {:<22} {:>8}",
+                plan.name,
+                state,
+                format!("http://{}", plan.http),
+                plan.cluster,
+                pid
+            );
+        }
+        say(format!(
+            "cluster up; try `bazaar status`, `bazaar kill n2 --data-dir {}`, Ctrl-C to stop",
+            self.args.data_dir.display()
+        ));
+    }
+
+    async fn stop_all(&mut self) {
+        let mut running = 0;
+        for process in self.processes.iter_mut().flatten() {
+            process.stop();
+            running += 1;
+        }
+        while running > 0 {
+            match self.exits_rx.recv().await {
+                Some(exited) => {
+                    let current = self.processes[exited.index]
+                        .as_ref()
+                        .is_some_and(|process| process.generation == exited.generation);
+                    if current {
+                        self.processes[exited.index] = None;
+                        running -= 1;
+                    }
+                }
+                None => break,
+            }
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! How `bazaar up` watches its cluster: it asks every node for its view
+//! and reports each member's state as its peers see it.
+//!
+//! A member's state is taken from the first node, in plan order, that
+//! answers and is not the member itself (a frozen node cannot report its
+//! own death). A line is printed only when that state changes.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::gateway::ClusterReport;
+
+/// Timeout of one poll of one node.
+pub const POLL_TIMEOUT: Duration = Duration::from_millis(400);
+
+/// Fetches `/api/cluster` from every address concurrently; `None` where
+/// no answer came back in time.
+pub async fn poll_all(client: &reqwest::Client, https: &[String]) -> Vec<Option<ClusterReport>> {
+    let mut requests = tokio::task::JoinSet::new();
+    for (index, http) in https.iter().enumerate() {
+        let client = client.clone();
+        let url = format!("http://{http}/api/cluster");
+        requests.spawn(async move {
+            let response = client.get(url).timeout(POLL_TIMEOUT).send().await.ok();
+            let report = match response {
+                Some(response) => response.json::<ClusterReport>().await.ok(),
+                None => None,
+            };
+            (index, report)
+        });
+    }
+    let mut reports = vec![None; https.len()];
+    while let Some(joined) = requests.join_next().await {
+        if let Ok((index, report)) = joined {
+            reports[index] = report;
+        }
+    }
+    reports
+}
+
+/// Each member's state as seen by its peers, from one round of polls.
+/// `names[i]` is the node whose answer is `reports[i]`.
+pub fn consensus(names: &[String], reports: &[Option<ClusterReport>]) -> BTreeMap<String, String> {
+    let mut states = BTreeMap::new();
+    for member in names {
+        let seen = names
+            .iter()
+            .zip(reports)
+            .filter(|(observer, _)| *observer != member)
+            .find_map(|(_, report)| {
+                report
+                    .as_ref()?
+                    .members
+                    .iter()
+                    .find(|candidate| &candidate.name == member)
+                    .map(|candidate| candidate.state.clone())
+            });
+        let state = match seen {
+            Some(state) => state,
+            // Nobody else answers (a 1-node cluster, or all others gone):
+            // the member speaks for itself if it answers at all.
+            None if reports[names.iter().position(|n| n == member).unwrap_or(0)].is_some() => {
+                "up".to_string()
+            }
+            None => "unknown".to_string(),
+        };
+        states.insert(member.clone(), state);
+    }
+    states
+}
+
+/// The observer of one `bazaar up` run.
+#[derive(Debug, Default)]
+pub struct Observer {
+    last: BTreeMap<String, String>,
+}
+
+impl Observer {
+    /// Records a round; returns `(member, old, new)` for every change.
+    pub fn update(&mut self, states: BTreeMap<String, String>) -> Vec<(String, String, String)> {
+        let mut changes = Vec::new();
+        for (name, state) in &states {
+            let old = self.last.get(name).cloned().unwrap_or_default();
+            if !old.is_empty() && &old != state {
+                changes.push((name.clone(), old, state.clone()));
+            }
+        }
+        self.last = states;
+        changes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::MemberReport;
+
+    fn report(node: &str, states: &[(&str, &str)]) -> Option<ClusterReport> {
+        Some(ClusterReport {
+            node: node.into(),
+            quorum: true,
+            expected: 3,
+            members: states
+                .iter()
+                .map(|(name, state)| MemberReport {
+                    name: name.to_string(),
+                    cluster_addr: String::new(),
+                    http_addr: String::new(),
+                    pid: 1,
+                    incarnation: 1,
+                    state: state.to_string(),
+                    since_ms: 0,
+                })
+                .collect(),
+        })
+    }
+
+    #[test]
+    fn a_member_is_judged_by_its_peers() {
+        let names: Vec<String> = ["n1", "n2", "n3"].map(String::from).to_vec();
+        // n2 is frozen: it does not answer, n1 and n3 see it down.
+        let reports = vec![
+            report("n1", &[("n1", "up"), ("n2", "down"), ("n3", "up")]),
+            None,
+            report("n3", &[("n1", "up"), ("n2", "down"), ("n3", "up")]),
+        ];
+        let states = consensus(&names, &reports);
+        assert_eq!(states["n2"], "down");
+        assert_eq!(states["n1"], "up");
+
+        let mut observer = Observer::default();
+        let all_up = consensus(
+            &names,
+            &[
+                report("n1", &[("n1", "up"), ("n2", "up"), ("n3", "up")]),
+                report("n2", &[("n1", "up"), ("n2", "up"), ("n3", "up")]),
+                report("n3", &[("n1", "up"), ("n2", "up"), ("n3", "up")]),
+            ],
+        );
+        assert!(observer.update(all_up).is_empty());
+        assert_eq!(
+            observer.update(states),
+            vec![("n2".to_string(), "up".to_string(), "down".to_string())]
+        );
+    }
+}

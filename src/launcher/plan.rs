@@ -1,0 +1,137 @@
+//! Where each node of a local cluster lives: names, ports, directories,
+//! and the check that every port is free before anything starts.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+/// One node of the local cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodePlan {
+    /// `n1`, `n2`, ...
+    pub name: String,
+    /// Cluster listen address.
+    pub cluster: SocketAddr,
+    /// Gateway address.
+    pub http: SocketAddr,
+    /// The node's own data directory.
+    pub data_dir: PathBuf,
+}
+
+/// Node i (1-based) is `n{i}` on cluster port `cluster_port + i - 1` and
+/// HTTP port `http_port + i - 1`, with data in `data_dir/n{i}`.
+pub fn plan(
+    nodes: usize,
+    data_dir: &Path,
+    http_port: u16,
+    cluster_port: u16,
+) -> anyhow::Result<Vec<NodePlan>> {
+    if nodes == 0 {
+        bail!("--nodes must be at least 1");
+    }
+    let port = |first: u16, index: usize, flag: &str| -> anyhow::Result<u16> {
+        u16::try_from(first as usize + index)
+            .ok()
+            .filter(|port| *port != 0)
+            .with_context(|| format!("{flag} {first} leaves no room for {nodes} nodes"))
+    };
+    let mut plans = Vec::with_capacity(nodes);
+    for index in 0..nodes {
+        let name = format!("n{}", index + 1);
+        plans.push(NodePlan {
+            cluster: SocketAddr::from((
+                Ipv4Addr::LOCALHOST,
+                port(cluster_port, index, "--cluster-port")?,
+            )),
+            http: SocketAddr::from((Ipv4Addr::LOCALHOST, port(http_port, index, "--http-port")?)),
+            data_dir: data_dir.join(&name),
+            name,
+        });
+    }
+    let mut ports: Vec<u16> = plans
+        .iter()
+        .flat_map(|plan| [plan.cluster.port(), plan.http.port()])
+        .collect();
+    ports.sort_unstable();
+    if ports.windows(2).any(|pair| pair[0] == pair[1]) {
+        bail!("--http-port and --cluster-port ranges overlap");
+    }
+    Ok(plans)
+}
+
+/// Fails with the first address already taken, naming its node and role.
+pub fn check_ports_free(plans: &[NodePlan]) -> anyhow::Result<()> {
+    for plan in plans {
+        for (addr, role) in [(plan.cluster, "cluster"), (plan.http, "http")] {
+            if let Err(err) = TcpListener::bind(addr) {
+                bail!(
+                    "port {} ({role} port of {}) is not available: {err}",
+                    addr.port(),
+                    plan.name
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+impl NodePlan {
+    /// Arguments of `bazaar node` for this node, with every other node as seed.
+    pub fn node_args(&self, all: &[NodePlan]) -> Vec<String> {
+        let mut args = vec![
+            "node".to_string(),
+            "--name".into(),
+            self.name.clone(),
+            "--listen".into(),
+            self.cluster.to_string(),
+            "--http".into(),
+            self.http.to_string(),
+            "--data-dir".into(),
+            self.data_dir.display().to_string(),
+            "--expect".into(),
+            all.len().to_string(),
+        ];
+        for other in all.iter().filter(|other| other.name != self.name) {
+            args.push("--seed".into());
+            args.push(other.cluster.to_string());
+        }
+        args
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_get_consecutive_ports_and_their_own_dirs() {
+        let plans = plan(3, Path::new("/d"), 8081, 7071).unwrap();
+        assert_eq!(plans[2].name, "n3");
+        assert_eq!(plans[2].cluster.to_string(), "127.0.0.1:7073");
+        assert_eq!(plans[2].http.to_string(), "127.0.0.1:8083");
+        assert_eq!(plans[2].data_dir, Path::new("/d/n3"));
+        let args = plans[0].node_args(&plans);
+        assert!(args.windows(2).any(|w| w == ["--seed", "127.0.0.1:7072"]));
+        assert!(!args.windows(2).any(|w| w == ["--seed", "127.0.0.1:7071"]));
+    }
+
+    #[test]
+    fn bad_port_ranges_are_refused() {
+        assert!(plan(0, Path::new("/d"), 8081, 7071).is_err());
+        assert!(plan(3, Path::new("/d"), 65535, 7071).is_err());
+        assert!(plan(3, Path::new("/d"), 7072, 7071).is_err());
+    }
+
+    #[test]
+    fn a_taken_port_is_named() {
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let plans = plan(1, Path::new("/d"), port, port.wrapping_add(100)).unwrap();
+        let err = check_ports_free(&plans).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("port {port} (http port of n1)")),
+            "{err}"
+        );
+    }
+}

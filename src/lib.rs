@@ -1,0 +1,18 @@
+//! `bazaar`: the process side of Bazaar — the command line, node processes,
+//! the HTTP gateway, and the local cluster launcher.
+//!
+//! - [`cli`]: the commands and their flags;
+//! - [`config`]: every default in one place, and the cluster cookie;
+//! - [`node`]: `bazaar node`, one cluster node in this process;
+//! - [`gateway`]: the HTTP API every node serves;
+//! - [`launcher`]: `bazaar up`, a local cluster of child processes;
+//! - [`control`]: `bazaar status` and `bazaar kill`;
+//! - [`telemetry`]: structured logs.
+
+pub mod cli;
+pub mod config;
+pub mod control;
+pub mod gateway;
+pub mod launcher;
+pub mod node;
+pub mod telemetry;
