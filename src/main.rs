@@ -1,15 +1,24 @@
 //! The `bazaar` command: parses the command line and dispatches.
 
+use std::process::ExitCode;
+
 use clap::Parser;
 
 use bazaar::cli::{Cli, Command};
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Node(args) => bazaar::node::run(args),
         Command::Up(args) => bazaar::launcher::run(args),
         Command::Status(args) => bazaar::control::status(args),
         Command::Kill(args) => bazaar::control::kill(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -1,1 +1,11 @@
-pub fn x() {}
+//! `bazaar-actors`: Bazaar's services (catalog, search, auth, cart,
+//! checkout) as supervised ractor actor trees. It knows services, never
+//! HTTP; it reaches other nodes only through `bazaar-cluster`.
+//!
+//! Each service will live in its own folder with the same files:
+//! `protocol.rs` (the remotable contract), `client.rs` (typed client with
+//! timeouts and retries), `supervisor.rs` (its tree and restart policy) and
+//! `model.rs` (pure domain logic).
+
+/// The cluster runtime the services run on.
+pub use bazaar_cluster as cluster;

@@ -30,7 +30,7 @@ pub mod protocol;
 mod sessions;
 pub mod table;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -120,7 +120,11 @@ pub struct MembershipState {
     dialer: Dialer,
     sessions: Sessions,
     /// Dial targets and the socket address they last resolved to.
-    resolved: std::collections::HashMap<String, String>,
+    resolved: HashMap<String, String>,
+    /// Node names behind dialed socket addresses, learned from handshakes,
+    /// so that a seed given as `localhost:7071` is known to be reached by a
+    /// session from a peer advertising `127.0.0.1:7071`.
+    names_by_addr: HashMap<String, String>,
     own_addrs: HashSet<String>,
     last_heartbeat_sent: Option<Instant>,
     handshake_timeout: Duration,
@@ -184,7 +188,8 @@ impl Actor for Membership {
             table,
             dialer,
             sessions: Sessions::default(),
-            resolved: Default::default(),
+            resolved: HashMap::new(),
+            names_by_addr: HashMap::new(),
             own_addrs,
             last_heartbeat_sent: None,
             handshake_timeout: args.dialer.handshake_timeout,
@@ -259,6 +264,10 @@ impl MembershipState {
             SessionChange::Ready => match self.sessions.ready(info, now.instant) {
                 Some(name) => {
                     tracing::debug!(peer = %name, addr = %info.peer_addr, "session ready");
+                    if !info.is_server {
+                        self.names_by_addr
+                            .insert(info.peer_addr.clone(), name.clone());
+                    }
                     self.table.session_ready(&name, now)
                 }
                 None => Vec::new(),
@@ -268,7 +277,7 @@ impl MembershipState {
                     return Vec::new();
                 };
                 if !session.authenticated {
-                    self.log_failed_handshake(&session.peer_addr, session.inbound);
+                    self.on_failed_handshake(&session);
                     return Vec::new();
                 }
                 match session.name {
@@ -281,17 +290,30 @@ impl MembershipState {
         }
     }
 
-    fn log_failed_handshake(&self, peer_addr: &str, inbound: bool) {
-        if inbound {
-            tracing::debug!(peer = %peer_addr, "inbound session closed before authentication");
-        } else if self.sessions.reaches(peer_addr) {
-            tracing::debug!(peer = %peer_addr, "duplicate session closed during handshake");
-        } else {
-            tracing::error!(
-                peer = %peer_addr,
-                "cookie rejected: the peer closed the connection during the handshake, check that every node uses the same cluster cookie"
-            );
+    fn on_failed_handshake(&mut self, session: &sessions::Session) {
+        if session.inbound {
+            tracing::debug!(peer = %session.peer_addr, "inbound session closed before authentication");
+            return;
         }
+        // A peer names itself in its cookie challenge. Refused before that,
+        // the session lost ractor_cluster's election against another one
+        // (both sides dialed at once); refused after, with no other session
+        // to that peer, the cookie did not match.
+        let Some(name) = &session.name else {
+            tracing::debug!(peer = %session.peer_addr, "peer refused the session before the challenge");
+            return;
+        };
+        if self.sessions.is_connected(name) {
+            tracing::debug!(peer = %name, addr = %session.peer_addr, "duplicate session closed during handshake");
+            self.names_by_addr
+                .insert(session.peer_addr.clone(), name.clone());
+            return;
+        }
+        tracing::error!(
+            peer = %name,
+            addr = %session.peer_addr,
+            "cookie rejected: the peer closed the connection during the handshake, check that every node uses the same cluster cookie"
+        );
     }
 
     fn on_heartbeat(&mut self, heartbeat: Heartbeat, now: Moment) -> Vec<MemberEvent> {
@@ -314,7 +336,11 @@ impl MembershipState {
 
         let mut reached = self.sessions.ready_addrs();
         for (target, addr) in &self.resolved {
-            if reached.contains(addr) {
+            let by_name = self
+                .names_by_addr
+                .get(addr)
+                .is_some_and(|name| self.sessions.is_connected(name));
+            if by_name || reached.contains(addr) {
                 reached.insert(target.clone());
             }
         }

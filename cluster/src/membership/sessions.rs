@@ -100,15 +100,6 @@ impl Sessions {
             .any(|session| session.authenticated && session.name.as_deref() == Some(name))
     }
 
-    /// True while an authenticated session reaches `addr` (dialed or advertised).
-    pub fn reaches(&self, addr: &str) -> bool {
-        self.by_actor.values().any(|session| {
-            session.authenticated
-                && (session.advertised.as_deref() == Some(addr)
-                    || (!session.inbound && session.peer_addr == addr))
-        })
-    }
-
     /// Addresses reached by a ready session: advertised and dialed ones.
     pub fn ready_addrs(&self) -> HashSet<String> {
         let mut addrs = HashSet::new();

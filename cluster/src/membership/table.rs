@@ -79,6 +79,36 @@ struct Peer {
     last_heard: Option<Instant>,
 }
 
+/// A change of a peer's state.
+#[derive(Debug, Clone, Copy)]
+enum Transition {
+    Up,
+    Suspect,
+    Down(DownReason),
+}
+
+impl Peer {
+    /// Applies `transition` now and returns the event announcing it.
+    fn enter(&mut self, transition: Transition, at: Moment) -> MemberEvent {
+        self.member.since_ms = at.unix_ms;
+        let info = self.member.info.clone();
+        match transition {
+            Transition::Up => {
+                self.member.state = MemberState::Up;
+                MemberEvent::MemberUp(info)
+            }
+            Transition::Suspect => {
+                self.member.state = MemberState::Suspect;
+                MemberEvent::MemberSuspected(info)
+            }
+            Transition::Down(reason) => {
+                self.member.state = MemberState::Down;
+                MemberEvent::MemberDown { info, reason }
+            }
+        }
+    }
+}
+
 /// The membership table of one node.
 #[derive(Debug)]
 pub struct MembershipTable {
@@ -184,9 +214,7 @@ impl MembershipTable {
                 peer.member.info = info;
                 peer.last_heard = Some(at.instant);
                 if connected && (peer.member.state != MemberState::Up || new_life) {
-                    peer.member.state = MemberState::Up;
-                    peer.member.since_ms = at.unix_ms;
-                    events.push(MemberEvent::MemberUp(peer.member.info.clone()));
+                    events.push(peer.enter(Transition::Up, at));
                 }
             }
         }
@@ -204,9 +232,7 @@ impl MembershipTable {
         let mut events = Vec::new();
         if let Some(peer) = self.peers.get_mut(name) {
             if peer.last_heard.is_some() && peer.member.state != MemberState::Up {
-                peer.member.state = MemberState::Up;
-                peer.member.since_ms = at.unix_ms;
-                events.push(MemberEvent::MemberUp(peer.member.info.clone()));
+                events.push(peer.enter(Transition::Up, at));
             }
         }
         self.push_quorum_change(quorum_before, &mut events);
@@ -221,12 +247,7 @@ impl MembershipTable {
         if let Some(peer) = self.peers.get_mut(name) {
             peer.last_heard = None;
             if peer.member.state != MemberState::Down {
-                peer.member.state = MemberState::Down;
-                peer.member.since_ms = at.unix_ms;
-                events.push(MemberEvent::MemberDown {
-                    info: peer.member.info.clone(),
-                    reason: DownReason::SessionClosed,
-                });
+                events.push(peer.enter(Transition::Down(DownReason::SessionClosed), at));
             }
         }
         self.push_quorum_change(quorum_before, &mut events);
@@ -251,19 +272,13 @@ impl MembershipTable {
                 if let Some(peer) = peer {
                     peer.last_heard = None;
                     if peer.member.state != MemberState::Down {
-                        peer.member.state = MemberState::Down;
-                        peer.member.since_ms = at.unix_ms;
-                        events.push(MemberEvent::MemberDown {
-                            info: peer.member.info.clone(),
-                            reason: DownReason::HeartbeatTimeout,
-                        });
+                        let down = Transition::Down(DownReason::HeartbeatTimeout);
+                        events.push(peer.enter(down, at));
                     }
                 }
             } else if silence >= self.config.suspect_after {
                 if let Some(peer) = peer.filter(|peer| peer.member.state == MemberState::Up) {
-                    peer.member.state = MemberState::Suspect;
-                    peer.member.since_ms = at.unix_ms;
-                    events.push(MemberEvent::MemberSuspected(peer.member.info.clone()));
+                    events.push(peer.enter(Transition::Suspect, at));
                 }
             }
         }

@@ -1,0 +1,240 @@
+//! `bazaar up` as a user runs it: one command starts a local cluster,
+//! restarts a node killed with `bazaar kill`, and leaves nothing behind on
+//! SIGTERM; a taken port stops it before anything starts.
+
+mod support;
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use support::{http_get, ClusterView, POLL_INTERVAL};
+
+const BIN: &str = env!("CARGO_BIN_EXE_bazaar");
+
+/// A running `bazaar up`, stopped (and its nodes killed) on drop.
+struct Up {
+    child: Child,
+    output: PathBuf,
+    data_dir: tempfile::TempDir,
+    http_port: u16,
+}
+
+impl Up {
+    fn start(nodes: usize, http_port: u16, cluster_port: u16, respawn_after: u64) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let output = data_dir.path().join("up.out");
+        let out = std::fs::File::create(&output).unwrap();
+        let child = Command::new(BIN)
+            .args(["up", "--nodes", &nodes.to_string(), "--data-dir"])
+            .arg(data_dir.path())
+            .args(["--http-port", &http_port.to_string()])
+            .args(["--cluster-port", &cluster_port.to_string()])
+            .args(["--respawn-after", &respawn_after.to_string()])
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            output,
+            data_dir,
+            http_port,
+        }
+    }
+
+    fn output(&self) -> String {
+        let mut text = String::new();
+        let _ = std::fs::File::open(&self.output).and_then(|mut f| f.read_to_string(&mut text));
+        text
+    }
+
+    fn http(&self, i: usize) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.http_port + i as u16 - 1))
+    }
+
+    fn view(&self, i: usize) -> Option<ClusterView> {
+        let (status, body) = http_get(self.http(i), "/api/cluster")?;
+        (status == 200).then(|| serde_json::from_str(&body).ok())?
+    }
+
+    fn state(&self, observer: usize, member: &str) -> Option<String> {
+        Some(self.view(observer)?.member(member)?.state.clone())
+    }
+
+    fn pid(&self, name: &str) -> Option<u32> {
+        read_pid(&self.data_dir.path().join(name).join("pid"))
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for name in ["n1", "n2", "n3"] {
+            if let Some(pid) = self.pid(name) {
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            }
+        }
+        if std::thread::panicking() {
+            eprintln!("--- bazaar up output ---\n{}", self.output());
+        }
+    }
+}
+
+fn read_pid(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+fn alive(pid: u32) -> bool {
+    kill(Pid::from_raw(pid as i32), None).is_ok()
+}
+
+/// Polls `condition` until it holds; panics with `what` after `timeout`.
+fn wait_for(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !condition() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?}: {what}"
+        );
+        std::thread::sleep(POLL_INTERVAL);
+    }
+    start.elapsed()
+}
+
+/// A base port with `count` consecutive free ports from it.
+fn free_port_range(count: u16) -> u16 {
+    for _ in 0..200 {
+        let base: u16 = rand::random_range(20_000..60_000);
+        let free = (0..count).all(|offset| TcpListener::bind(("127.0.0.1", base + offset)).is_ok());
+        if free {
+            return base;
+        }
+    }
+    panic!("no range of {count} free ports");
+}
+
+#[test]
+fn up_starts_restarts_and_stops_a_cluster() {
+    let http_port = free_port_range(3);
+    let cluster_port = free_port_range(3);
+    let mut up = Up::start(3, http_port, cluster_port, 1);
+
+    wait_for(Duration::from_secs(20), "the node table", || {
+        up.output().contains("cluster up")
+    });
+    let output = up.output();
+    for name in ["n1", "n2", "n3"] {
+        let pid = up.pid(name).expect("pid file");
+        assert!(
+            output.contains(&pid.to_string()),
+            "{name} pid in table:\n{output}"
+        );
+    }
+    for i in 1..=3 {
+        let view = up.view(i).expect("view");
+        assert_eq!(view.up_names().len(), 3, "n{i} sees 3 up: {view:?}");
+    }
+    let cookie_file = up.data_dir.path().join("cookie");
+    let mode = std::fs::metadata(&cookie_file)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "cookie file mode");
+    assert_eq!(
+        std::fs::read_to_string(&cookie_file).unwrap().trim().len(),
+        64
+    );
+
+    let old_pid = up.pid("n2").unwrap();
+    let killed_at = Instant::now();
+    let kill_out = Command::new(BIN)
+        .args(["kill", "n2", "--data-dir"])
+        .arg(up.data_dir.path())
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        kill_out.status.success(),
+        "bazaar kill failed: {kill_out:?}"
+    );
+    assert!(String::from_utf8_lossy(&kill_out.stdout).contains("killed n2"));
+
+    let detected = wait_for(Duration::from_secs(1), "n1 and n3 see n2 down", || {
+        up.state(1, "n2").as_deref() == Some("down") && up.state(3, "n2").as_deref() == Some("down")
+    });
+    println!("n2 down everywhere {detected:?} after bazaar kill");
+
+    let rejoined = wait_for(
+        Duration::from_secs(1 + 5),
+        "n2 restarted and up everywhere",
+        || {
+            up.pid("n2").is_some_and(|pid| pid != old_pid)
+                && (1..=3).all(|i| up.view(i).is_some_and(|view| view.up_names().len() == 3))
+        },
+    );
+    println!(
+        "n2 up everywhere {:?} after bazaar kill",
+        killed_at.elapsed()
+    );
+    let _ = rejoined;
+    wait_for(
+        Duration::from_secs(2),
+        "up reports the exit and the rejoin",
+        || {
+            let output = up.output();
+            output.contains("n2 exited (signal SIGKILL)")
+                && output.contains("n2 started again")
+                && output.contains("n2 down")
+                && output.contains("n2 up")
+        },
+    );
+
+    let pids: Vec<u32> = ["n1", "n2", "n3"]
+        .iter()
+        .filter_map(|n| up.pid(n))
+        .collect();
+    assert_eq!(pids.len(), 3);
+    kill(Pid::from_raw(up.child.id() as i32), Signal::SIGTERM).unwrap();
+    let mut status = None;
+    wait_for(
+        Duration::from_secs(10),
+        "bazaar up exits on SIGTERM",
+        || {
+            status = up.child.try_wait().unwrap();
+            status.is_some()
+        },
+    );
+    assert!(status.unwrap().success(), "exit status {status:?}");
+    wait_for(Duration::from_secs(2), "no node process left", || {
+        pids.iter().all(|pid| !alive(*pid))
+    });
+}
+
+#[test]
+fn up_refuses_a_taken_port_before_starting_anything() {
+    let http_port = free_port_range(3);
+    let cluster_port = free_port_range(3);
+    let _taken = TcpListener::bind(("127.0.0.1", http_port + 1)).unwrap();
+    let data_dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["up", "--data-dir"])
+        .arg(data_dir.path())
+        .args(["--http-port", &http_port.to_string()])
+        .args(["--cluster-port", &cluster_port.to_string()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("port {} (http port of n2)", http_port + 1)),
+        "{stderr}"
+    );
+    assert!(!data_dir.path().join("n1").exists(), "nothing started");
+}
