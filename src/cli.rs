@@ -56,6 +56,9 @@ pub struct NodeArgs {
     /// File holding the cluster cookie (instead of BAZAAR_COOKIE).
     #[arg(long)]
     pub cookie_file: Option<PathBuf>,
+    /// File holding the admin password (instead of BAZAAR_ADMIN_PASSWORD).
+    #[arg(long)]
+    pub admin_password_file: Option<PathBuf>,
 }
 
 /// Flags of `bazaar up`.

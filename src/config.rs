@@ -11,6 +11,10 @@ use bazaar_cluster::Cookie;
 
 /// Environment variable holding the cluster cookie.
 pub const COOKIE_ENV: &str = "BAZAAR_COOKIE";
+/// Environment variable holding the admin password.
+pub const ADMIN_PASSWORD_ENV: &str = "BAZAAR_ADMIN_PASSWORD";
+/// File name of the admin password inside the data dir of `bazaar up`.
+pub const ADMIN_PASSWORD_FILE: &str = "admin-password";
 /// Default data directory of `bazaar up` and `bazaar kill`.
 pub const DEFAULT_DATA_DIR: &str = "./bazaar-data";
 /// Default number of nodes of `bazaar up`.
@@ -44,6 +48,27 @@ pub fn load_cookie(cookie_file: Option<&Path>) -> anyhow::Result<Cookie> {
         })?,
     };
     Ok(Cookie::new(&secret)?)
+}
+
+/// Reads the admin password from `--admin-password-file` if given, else
+/// from the environment; `None` if neither is set.
+pub fn load_admin_password(file: Option<&Path>) -> anyhow::Result<Option<String>> {
+    let password =
+        match file {
+            Some(path) => Some(std::fs::read_to_string(path).with_context(|| {
+                format!("cannot read the admin password file {}", path.display())
+            })?),
+            None => std::env::var(ADMIN_PASSWORD_ENV).ok(),
+        };
+    Ok(password
+        .map(|password| password.trim().to_string())
+        .filter(|password| !password.is_empty()))
+}
+
+/// A random admin password: 16 characters of letters and digits.
+pub fn generate_password() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), 16)
 }
 
 /// A fresh random cookie, hex-encoded.

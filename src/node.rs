@@ -9,6 +9,8 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use bazaar_actors::auth::model::{hash_password, TokenKey, DEMO_PASSWORD};
+use bazaar_actors::context::ServiceContext;
 use bazaar_cluster::{ClusterNode, NodeConfig};
 use tokio::net::TcpListener;
 
@@ -20,6 +22,8 @@ use crate::gateway::{self, GatewayState};
 pub fn run(args: NodeArgs) -> anyhow::Result<()> {
     crate::telemetry::init();
     let cookie = config::load_cookie(args.cookie_file.as_deref())?;
+    let token_key = TokenKey::derive(cookie.expose());
+    let admin_password = config::load_admin_password(args.admin_password_file.as_deref())?;
     let node_config = NodeConfig::new(
         &args.name,
         args.listen,
@@ -33,10 +37,15 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(args, node_config))
+    runtime.block_on(serve(args, node_config, token_key, admin_password))
 }
 
-async fn serve(args: NodeArgs, node_config: NodeConfig) -> anyhow::Result<()> {
+async fn serve(
+    args: NodeArgs,
+    node_config: NodeConfig,
+    token_key: TokenKey,
+    admin_password: Option<String>,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
     let http = TcpListener::bind(args.http)
@@ -45,15 +54,54 @@ async fn serve(args: NodeArgs, node_config: NodeConfig) -> anyhow::Result<()> {
     let _pid_file = PidFile::write(args.data_dir.join(config::PID_FILE))?;
 
     let node = ClusterNode::start(node_config, args.http.to_string()).await?;
-    let app = gateway::router(GatewayState::new(node.watch()));
+    let (demo_password_hash, admin_password_hash) = hash_seed_passwords(admin_password).await?;
+    if admin_password_hash.is_none() {
+        tracing::warn!("no admin password configured: admin routes are unusable on this node");
+    }
+    let ctx = ServiceContext {
+        node: args.name.clone(),
+        workers: ServiceContext::default_workers(),
+        token_key: token_key.clone(),
+        demo_password_hash,
+        admin_password_hash,
+        data_dir: args.data_dir.clone(),
+    };
+    let host = bazaar_actors::host::start(ctx, node.watch())
+        .await
+        .context("cannot start the service host")?;
+    let app = gateway::router(GatewayState::new(
+        node.watch(),
+        host.status.clone(),
+        token_key,
+    ));
     tracing::info!(node = %args.name, http = %args.http, "gateway listening");
     axum::serve(http, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("gateway failed")?;
     tracing::info!(node = %args.name, "shutting down");
+    let _ = host
+        .actor
+        .stop_and_wait(Some("shutdown".into()), None)
+        .await;
     node.shutdown().await;
     Ok(())
+}
+
+/// Hashes the demo users' shared password and the admin password on the
+/// blocking pool (argon2 takes tens of milliseconds by design).
+async fn hash_seed_passwords(
+    admin_password: Option<String>,
+) -> anyhow::Result<(String, Option<String>)> {
+    tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let demo = hash_password(DEMO_PASSWORD)?;
+        let admin = admin_password
+            .map(|password| hash_password(&password))
+            .transpose()?;
+        Ok((demo, admin))
+    })
+    .await
+    .context("password hashing task failed")?
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -46,7 +46,7 @@ pub enum CodecError {
     #[error("frame of protocol {found:?} delivered where {expected:?} was expected")]
     WrongProtocol {
         /// The protocol the receiver speaks.
-        expected: &'static str,
+        expected: String,
         /// The tag found in the frame (lossy).
         found: String,
     },
@@ -69,7 +69,17 @@ pub trait WireMessage: Serialize + DeserializeOwned + Send + 'static {
 
 /// Encodes `value` with its protocol tag.
 pub fn encode<T: WireMessage>(value: &T) -> Result<Vec<u8>, CodecError> {
-    let bytes = bincode::serde::encode_to_vec((T::PROTOCOL, value), config())
+    encode_tagged(T::PROTOCOL, value)
+}
+
+/// Decodes a frame produced by [`encode`]; any other bytes give an error.
+pub fn decode<T: WireMessage>(bytes: &[u8]) -> Result<T, CodecError> {
+    decode_tagged(T::PROTOCOL, bytes)
+}
+
+/// Encodes `value` behind the protocol tag `tag`.
+pub fn encode_tagged<T: Serialize + ?Sized>(tag: &str, value: &T) -> Result<Vec<u8>, CodecError> {
+    let bytes = bincode::serde::encode_to_vec((tag, value), config())
         .map_err(|err| CodecError::Encode(err.to_string()))?;
     if bytes.len() > MAX_MESSAGE_BYTES {
         return Err(CodecError::TooLarge { size: bytes.len() });
@@ -77,17 +87,17 @@ pub fn encode<T: WireMessage>(value: &T) -> Result<Vec<u8>, CodecError> {
     Ok(bytes)
 }
 
-/// Decodes a frame produced by [`encode`]; any other bytes give an error.
-pub fn decode<T: WireMessage>(bytes: &[u8]) -> Result<T, CodecError> {
+/// Decodes a frame produced by [`encode_tagged`] with the same tag.
+pub fn decode_tagged<T: DeserializeOwned>(tag: &str, bytes: &[u8]) -> Result<T, CodecError> {
     if bytes.len() > MAX_MESSAGE_BYTES {
         return Err(CodecError::TooLarge { size: bytes.len() });
     }
-    let (tag, tag_len): (String, usize) = bincode::serde::decode_from_slice(bytes, config())
+    let (found, tag_len): (String, usize) = bincode::serde::decode_from_slice(bytes, config())
         .map_err(|err| CodecError::Malformed(err.to_string()))?;
-    if tag != T::PROTOCOL {
+    if found != tag {
         return Err(CodecError::WrongProtocol {
-            expected: T::PROTOCOL,
-            found: tag.chars().take(64).collect(),
+            expected: tag.to_string(),
+            found: found.chars().take(64).collect(),
         });
     }
     let rest = &bytes[tag_len..];

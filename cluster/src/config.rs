@@ -6,6 +6,9 @@ use std::net::SocketAddr;
 
 use crate::membership::DetectorConfig;
 
+/// A name no node may take: it marks seeded data.
+pub const RESERVED_NAME: &str = "seed";
+
 /// Shortest cookie accepted, in bytes.
 pub const MIN_COOKIE_BYTES: usize = 16;
 
@@ -54,7 +57,7 @@ pub enum ConfigError {
         len: usize,
     },
     /// The node name is not usable.
-    #[error("invalid node name {0:?}: use 1 to 64 letters, digits, '-' or '_'")]
+    #[error("invalid node name {0:?}: use 1 to 64 letters, digits, '-' or '_', and not \"seed\"")]
     BadName(String),
     /// The advertised address is not `host:port`.
     #[error("invalid advertise address {0:?}: expected HOST:PORT")]
@@ -96,7 +99,10 @@ impl NodeConfig {
         cookie: Cookie,
         expected: usize,
     ) -> Result<Self, ConfigError> {
-        let name_ok = !name.is_empty()
+        // "seed" marks data generated identically on every node; a node of
+        // that name would pass its own writes off as seed data.
+        let name_ok = name != RESERVED_NAME
+            && !name.is_empty()
             && name.len() <= 64
             && name
                 .chars()
@@ -174,6 +180,7 @@ mod tests {
         assert_eq!(make("n1", None).unwrap().advertise, "127.0.0.1:7071");
         assert!(matches!(make("n@1", None), Err(ConfigError::BadName(_))));
         assert!(matches!(make("", None), Err(ConfigError::BadName(_))));
+        assert!(matches!(make("seed", None), Err(ConfigError::BadName(_))));
         assert!(matches!(
             make("n1", Some("nohost")),
             Err(ConfigError::BadAdvertise(_))

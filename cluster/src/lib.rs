@@ -5,14 +5,23 @@
 //! - [`membership`]: mesh from seeds, reconnects, heartbeats, failure
 //!   detection, quorum;
 //! - [`member`]: the view and its events;
+//! - [`remote`]: location-transparent service messages and calls;
+//! - [`directory`]: service members through pg groups, local first;
+//! - [`client`]: typed service clients with timeouts and retries;
+//! - [`placement`]: which node runs which service, a pure function of the
+//!   manifest and the live members;
 //! - [`codec`]: every byte that crosses the network, under a size limit;
 //! - [`config`]: validated node configuration.
 
+pub mod client;
 pub mod codec;
 pub mod config;
+pub mod directory;
 pub mod member;
 pub mod membership;
 pub mod node;
+pub mod placement;
+pub mod remote;
 
 pub use config::{ConfigError, Cookie, NodeConfig};
 pub use member::{DownReason, Member, MemberEvent, MemberInfo, MemberState, MembershipView};

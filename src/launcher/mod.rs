@@ -52,12 +52,21 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     let cookie = config::generate_cookie();
     write_secret(&args.data_dir.join(config::COOKIE_FILE), &cookie)?;
+    let admin_password = config::generate_password();
+    write_secret(
+        &args.data_dir.join(config::ADMIN_PASSWORD_FILE),
+        &admin_password,
+    )?;
     // One thread: children get PR_SET_PDEATHSIG, which fires when the
     // spawning *thread* ends, so every spawn must come from this one.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(Launcher::new(plans, cookie, args).run())
+    let secrets = Secrets {
+        cookie,
+        admin_password,
+    };
+    runtime.block_on(Launcher::new(plans, secrets, args).run())
 }
 
 /// Writes a file readable by its owner only.
@@ -86,9 +95,17 @@ fn say(message: impl std::fmt::Display) {
     );
 }
 
+/// What `up` hands every node through the environment.
+pub struct Secrets {
+    /// The cluster cookie.
+    pub cookie: String,
+    /// The admin user's password.
+    pub admin_password: String,
+}
+
 struct Launcher {
     plans: Vec<NodePlan>,
-    cookie: String,
+    secrets: Secrets,
     args: UpArgs,
     /// The running process of each node, `None` while it is dead.
     processes: Vec<Option<NodeProcess>>,
@@ -102,12 +119,12 @@ struct Launcher {
 }
 
 impl Launcher {
-    fn new(plans: Vec<NodePlan>, cookie: String, args: UpArgs) -> Self {
+    fn new(plans: Vec<NodePlan>, secrets: Secrets, args: UpArgs) -> Self {
         let (exits_tx, exits_rx) = mpsc::unbounded_channel();
         let count = plans.len();
         Self {
             plans,
-            cookie,
+            secrets,
             args,
             processes: (0..count).map(|_| None).collect(),
             generations: vec![0; count],
@@ -184,7 +201,7 @@ impl Launcher {
             &self.plans,
             index,
             self.generations[index],
-            &self.cookie,
+            &self.secrets,
             self.exits_tx.clone(),
         )?;
         if self.generations[index] > 1 {
@@ -268,6 +285,14 @@ impl Launcher {
                 pid
             );
         }
+        say(format!(
+            "admin password: {} (also in {})",
+            self.secrets.admin_password,
+            self.args
+                .data_dir
+                .join(config::ADMIN_PASSWORD_FILE)
+                .display()
+        ));
         say(format!(
             "cluster up; try `bazaar status`, `bazaar kill n2 --data-dir {}`, Ctrl-C to stop",
             self.args.data_dir.display()

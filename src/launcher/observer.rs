@@ -112,6 +112,8 @@ mod tests {
                     since_ms: 0,
                 })
                 .collect(),
+            services: Default::default(),
+            trees: Default::default(),
         })
     }
 

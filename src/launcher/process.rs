@@ -50,7 +50,7 @@ impl NodeProcess {
         plans: &[NodePlan],
         index: usize,
         generation: u64,
-        cookie: &str,
+        secrets: &super::Secrets,
         exits: mpsc::UnboundedSender<Exited>,
     ) -> anyhow::Result<Self> {
         let plan = &plans[index];
@@ -61,7 +61,8 @@ impl NodeProcess {
         let mut command = Command::new(exe);
         command
             .args(plan.node_args(plans))
-            .env(config::COOKIE_ENV, cookie)
+            .env(config::COOKIE_ENV, &secrets.cookie)
+            .env(config::ADMIN_PASSWORD_ENV, &secrets.admin_password)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

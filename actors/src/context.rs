@@ -1,0 +1,42 @@
+//! What every service needs to know about the node it runs on.
+
+use std::path::PathBuf;
+
+use crate::auth::model::TokenKey;
+
+/// Node-wide settings handed to every service supervisor.
+#[derive(Clone)]
+pub struct ServiceContext {
+    /// This node's name.
+    pub node: String,
+    /// Read workers per replicated service.
+    pub workers: usize,
+    /// Signs and verifies login tokens; derived from the cluster cookie.
+    pub token_key: TokenKey,
+    /// Argon2 hash shared by the demo users.
+    pub demo_password_hash: String,
+    /// Argon2 hash of the admin password, if one was configured.
+    pub admin_password_hash: Option<String>,
+    /// The node's data directory.
+    pub data_dir: PathBuf,
+}
+
+impl std::fmt::Debug for ServiceContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceContext")
+            .field("node", &self.node)
+            .field("workers", &self.workers)
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServiceContext {
+    /// Default number of read workers: one per core, at least two.
+    pub fn default_workers() -> usize {
+        std::thread::available_parallelism()
+            .map(|cores| cores.get())
+            .unwrap_or(2)
+            .max(2)
+    }
+}

@@ -1,0 +1,260 @@
+//! Location-transparent service messages: one message type per service
+//! protocol that works the same whether the target actor is on this node or
+//! another.
+//!
+//! A service declares a [`Protocol`] (a name, a request type and a reply
+//! type). Its actors receive [`ServiceMsg<P>`]: a cast, a call with a reply
+//! port, or — for bytes from the network that did not decode — `Malformed`.
+//! A message to a local actor is moved, never encoded; a message to a remote
+//! one is encoded by [`crate::codec`] under the protocol's tag, so a frame
+//! of another protocol is refused rather than misread.
+//!
+//! Semantics, as ractor_cluster gives them: at most once; casts from one
+//! sender to one actor keep their order; a call's reply port carries the
+//! caller's timeout to the remote side. A [`CallError::Timeout`] or
+//! [`CallError::Unreachable`] means *outcome unknown*: the request may or may
+//! not have been applied, so only idempotent requests may be retried.
+
+use std::fmt;
+use std::time::Duration;
+
+use ractor::message::{BoxedDowncastErr, SerializedMessage};
+use ractor::rpc::CallResult;
+use ractor::{ActorRef, RpcReplyPort};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::codec::{self, CodecError};
+
+/// A service contract: what its actors accept and answer.
+pub trait Protocol: Send + Sync + 'static {
+    /// Protocol tag on the wire, e.g. `"bazaar.catalog.v1"`.
+    const NAME: &'static str;
+    /// What callers send.
+    type Request: Serialize + DeserializeOwned + Send + fmt::Debug + 'static;
+    /// What a call answers.
+    type Reply: Serialize + DeserializeOwned + Send + fmt::Debug + 'static;
+}
+
+/// What a remote call carries back: the reply, or why the callee could
+/// not produce one.
+pub type Reply<P> = Result<<P as Protocol>::Reply, RemoteError>;
+
+/// A failure reported by the callee's side of the transport.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum RemoteError {
+    /// The callee could not decode the request.
+    #[error("the callee could not decode the request: {0}")]
+    Malformed(String),
+    /// The callee refused the request (overloaded, stopping).
+    #[error("the callee refused the request: {0}")]
+    Refused(String),
+}
+
+/// The message type of every service actor.
+pub enum ServiceMsg<P: Protocol> {
+    /// A request without a reply.
+    Cast(P::Request),
+    /// A request whose reply goes to the port.
+    Call(P::Request, RpcReplyPort<Reply<P>>),
+    /// Bytes from the network that did not decode; receivers log and drop.
+    Malformed(CodecError),
+}
+
+impl<P: Protocol> fmt::Debug for ServiceMsg<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Cast(request) => f.debug_tuple("Cast").field(request).finish(),
+            Self::Call(request, _) => f.debug_tuple("Call").field(request).finish(),
+            Self::Malformed(err) => f.debug_tuple("Malformed").field(err).finish(),
+        }
+    }
+}
+
+const CAST: &str = "cast";
+const CALL: &str = "call";
+
+fn reply_tag<P: Protocol>() -> String {
+    format!("{}.reply", P::NAME)
+}
+
+impl<P: Protocol> ractor::Message for ServiceMsg<P> {
+    fn serializable() -> bool {
+        true
+    }
+
+    fn serialize(self) -> Result<SerializedMessage, BoxedDowncastErr> {
+        match self {
+            Self::Cast(request) => Ok(SerializedMessage::Cast {
+                variant: CAST.to_string(),
+                args: encode_or_log(P::NAME, &request)?,
+                metadata: None,
+            }),
+            Self::Call(request, reply) => {
+                let args = encode_or_log(P::NAME, &request)?;
+                Ok(SerializedMessage::Call {
+                    variant: CALL.to_string(),
+                    args,
+                    reply: bytes_port_for::<P>(reply),
+                    metadata: None,
+                })
+            }
+            Self::Malformed(_) => Err(BoxedDowncastErr),
+        }
+    }
+
+    fn deserialize(message: SerializedMessage) -> Result<Self, BoxedDowncastErr> {
+        match message {
+            SerializedMessage::Cast { variant, args, .. } if variant == CAST => {
+                Ok(match codec::decode_tagged(P::NAME, &args) {
+                    Ok(request) => Self::Cast(request),
+                    Err(err) => Self::Malformed(err),
+                })
+            }
+            SerializedMessage::Call {
+                variant,
+                args,
+                reply,
+                ..
+            } if variant == CALL => match codec::decode_tagged(P::NAME, &args) {
+                Ok(request) => Ok(Self::Call(request, typed_port_for::<P>(reply))),
+                Err(err) => {
+                    let refusal: Reply<P> = Err(RemoteError::Malformed(err.to_string()));
+                    if let Ok(bytes) = codec::encode_tagged(&reply_tag::<P>(), &refusal) {
+                        let _ = reply.send(bytes);
+                    }
+                    Ok(Self::Malformed(err))
+                }
+            },
+            _ => Ok(Self::Malformed(CodecError::Malformed(
+                "unknown message variant".to_string(),
+            ))),
+        }
+    }
+}
+
+fn encode_or_log<T: Serialize>(tag: &str, value: &T) -> Result<Vec<u8>, BoxedDowncastErr> {
+    codec::encode_tagged(tag, value).map_err(|err| {
+        tracing::error!(protocol = tag, error = %err, "cannot encode message for a remote actor");
+        BoxedDowncastErr
+    })
+}
+
+/// The caller's side: a byte port for the transport whose answer is decoded
+/// into the caller's typed port.
+fn bytes_port_for<P: Protocol>(typed: RpcReplyPort<Reply<P>>) -> RpcReplyPort<Vec<u8>> {
+    let (tx, rx) = ractor::concurrency::oneshot::<Vec<u8>>();
+    let timeout = typed.get_timeout();
+    tokio::spawn(async move {
+        let bytes = match timeout {
+            Some(timeout) => match tokio::time::timeout(timeout, rx).await {
+                Ok(Ok(bytes)) => bytes,
+                _ => return,
+            },
+            None => match rx.await {
+                Ok(bytes) => bytes,
+                Err(_) => return,
+            },
+        };
+        let reply: Reply<P> = codec::decode_tagged(&reply_tag::<P>(), &bytes)
+            .unwrap_or_else(|err| Err(RemoteError::Malformed(err.to_string())));
+        let _ = typed.send(reply);
+    });
+    match timeout {
+        Some(timeout) => RpcReplyPort::from((tx, timeout)),
+        None => RpcReplyPort::from(tx),
+    }
+}
+
+/// The callee's side: a typed port for the handler whose answer is encoded
+/// onto the transport's byte port.
+fn typed_port_for<P: Protocol>(bytes: RpcReplyPort<Vec<u8>>) -> RpcReplyPort<Reply<P>> {
+    let (tx, rx) = ractor::concurrency::oneshot::<Reply<P>>();
+    let timeout = bytes.get_timeout();
+    tokio::spawn(async move {
+        let reply = match timeout {
+            Some(timeout) => match tokio::time::timeout(timeout, rx).await {
+                Ok(Ok(reply)) => reply,
+                _ => return,
+            },
+            None => match rx.await {
+                Ok(reply) => reply,
+                Err(_) => return,
+            },
+        };
+        match codec::encode_tagged(&reply_tag::<P>(), &reply) {
+            Ok(encoded) => {
+                let _ = bytes.send(encoded);
+            }
+            Err(err) => {
+                tracing::error!(protocol = P::NAME, error = %err, "cannot encode reply");
+                let refusal: Reply<P> = Err(RemoteError::Refused(err.to_string()));
+                if let Ok(encoded) = codec::encode_tagged(&reply_tag::<P>(), &refusal) {
+                    let _ = bytes.send(encoded);
+                }
+            }
+        }
+    });
+    match timeout {
+        Some(timeout) => RpcReplyPort::from((tx, timeout)),
+        None => RpcReplyPort::from(tx),
+    }
+}
+
+/// Why a call produced no reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// No reply within the timeout: outcome unknown.
+    #[error("no reply within {0:?}")]
+    Timeout(Duration),
+    /// The actor is gone or its node unreachable: outcome unknown unless
+    /// the request never left.
+    #[error("actor unreachable: {0}")]
+    Unreachable(String),
+    /// The callee's transport refused the request.
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+}
+
+impl CallError {
+    /// True if another replica may be tried (for idempotent requests).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Timeout(_) | Self::Unreachable(_) => true,
+            Self::Remote(RemoteError::Refused(_)) => true,
+            Self::Remote(RemoteError::Malformed(_)) => false,
+        }
+    }
+}
+
+/// Calls `actor` with `request`, waiting at most `timeout`.
+pub async fn call<P: Protocol>(
+    actor: &ActorRef<ServiceMsg<P>>,
+    request: P::Request,
+    timeout: Duration,
+) -> Result<P::Reply, CallError> {
+    let outcome = actor
+        .call(|reply| ServiceMsg::Call(request, reply), Some(timeout))
+        .await;
+    match outcome {
+        Ok(CallResult::Success(Ok(reply))) => Ok(reply),
+        Ok(CallResult::Success(Err(err))) => Err(CallError::Remote(err)),
+        Ok(CallResult::Timeout) => Err(CallError::Timeout(timeout)),
+        Ok(CallResult::SenderError) => Err(CallError::Unreachable(
+            "the actor dropped the call without replying".to_string(),
+        )),
+        Err(err) => Err(CallError::Unreachable(err.to_string())),
+    }
+}
+
+/// Casts `request` to `actor`; an error means it was not enqueued.
+pub fn cast<P: Protocol>(
+    actor: &ActorRef<ServiceMsg<P>>,
+    request: P::Request,
+) -> Result<(), CallError> {
+    actor
+        .cast(ServiceMsg::Cast(request))
+        .map_err(|err| CallError::Unreachable(err.to_string()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,120 @@
+//! Health, readiness and the cluster report.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bazaar_actors::host::{HostClient, ServiceStatus};
+use bazaar_actors::supervision::TreeReport;
+use bazaar_cluster::MembershipView;
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::GatewayState;
+
+/// `GET /healthz`: 200 while the process runs.
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `GET /readyz`: 200 once the node has joined (seen a quorum) and every
+/// service placed on it runs.
+pub async fn readyz(State(state): State<GatewayState>) -> Response {
+    if !state.joined.load(Ordering::Relaxed) {
+        return ApiError::unavailable("not joined: no quorum seen yet").into_response();
+    }
+    let host = state.host.borrow().clone();
+    if !host.all_running() {
+        let waiting: Vec<&str> = host
+            .services
+            .iter()
+            .filter(|(_, running)| !**running)
+            .map(|(name, _)| name.as_str())
+            .collect();
+        let message = if waiting.is_empty() {
+            "no service placed yet".to_string()
+        } else {
+            format!("services not running: {}", waiting.join(", "))
+        };
+        return ApiError::unavailable(message).into_response();
+    }
+    (StatusCode::OK, "ready\n").into_response()
+}
+
+/// `/api/cluster`: this node's view of the cluster.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterReport {
+    /// The answering node.
+    pub node: String,
+    /// True if it reaches a majority of the expected size.
+    pub quorum: bool,
+    /// Expected cluster size.
+    pub expected: usize,
+    /// Every member it knows, itself included, by name.
+    pub members: Vec<MemberReport>,
+    /// Per reachable node: the services placed there.
+    #[serde(default)]
+    pub services: BTreeMap<String, Vec<ServiceStatus>>,
+    /// Per reachable node: its supervision tree with restart counters.
+    #[serde(default)]
+    pub trees: BTreeMap<String, TreeReport>,
+}
+
+/// One member in `/api/cluster`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemberReport {
+    /// Node name.
+    pub name: String,
+    /// Cluster address peers dial.
+    pub cluster_addr: String,
+    /// Gateway address.
+    pub http_addr: String,
+    /// Process id.
+    pub pid: u32,
+    /// Start time of this life of the node, ms since the Unix epoch.
+    pub incarnation: u64,
+    /// `up`, `suspect` or `down`.
+    pub state: String,
+    /// When the state last changed, ms since the Unix epoch.
+    pub since_ms: u64,
+}
+
+impl From<&MembershipView> for ClusterReport {
+    fn from(view: &MembershipView) -> Self {
+        Self {
+            node: view.local.clone(),
+            quorum: view.has_quorum(),
+            expected: view.expected,
+            members: view
+                .members
+                .values()
+                .map(|member| MemberReport {
+                    name: member.info.name.clone(),
+                    cluster_addr: member.info.cluster_addr.clone(),
+                    http_addr: member.info.http_addr.clone(),
+                    pid: member.info.pid,
+                    incarnation: member.info.incarnation,
+                    state: member.state.as_str().to_string(),
+                    since_ms: member.since_ms,
+                })
+                .collect(),
+            services: BTreeMap::new(),
+            trees: BTreeMap::new(),
+        }
+    }
+}
+
+/// `GET /api/cluster`: members as this node sees them, and the services
+/// and trees of every node that answers in time.
+pub async fn cluster(State(state): State<GatewayState>) -> Json<ClusterReport> {
+    let view = state.view.borrow().clone();
+    let mut report = ClusterReport::from(&view);
+    for node in HostClient.reports().await {
+        report.services.insert(node.node.clone(), node.services);
+        report.trees.insert(node.node, node.tree);
+    }
+    Json(report)
+}

@@ -1,0 +1,114 @@
+//! The HTTP gateway every node serves, so that the cluster looks like one
+//! shop from any node. Handlers are thin: they check input, call a service
+//! client, and map the outcome to a status.
+//!
+//! | route | |
+//! |---|---|
+//! | `GET /healthz`, `GET /readyz`, `GET /api/cluster` | [`cluster`] |
+//! | `GET /api/products`, `GET /api/products/{id}`, `GET /api/search` | [`shop`] |
+//! | `POST /api/signup`, `POST /api/login` | [`account`] |
+//! | `PUT /api/admin/products/{id}`, `POST /api/admin/crash` | [`admin`] |
+//!
+//! Limits: request bodies up to [`MAX_BODY_BYTES`]; every request ends
+//! within [`REQUEST_TIMEOUT`] (503 after); every error is JSON
+//! `{"error": "..."}` with its status.
+
+pub mod account;
+pub mod admin;
+pub mod cluster;
+pub mod error;
+pub mod shop;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::Router;
+use bazaar_actors::auth::model::TokenKey;
+use bazaar_actors::host::HostStatus;
+use bazaar_actors::{auth::AuthClient, catalog::CatalogClient, search::SearchClient};
+use bazaar_cluster::MembershipView;
+use tokio::sync::watch;
+use tower_http::timeout::TimeoutLayer;
+
+pub use cluster::{ClusterReport, MemberReport};
+pub use error::ApiError;
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Longest a request may take before the gateway answers 503.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct GatewayState {
+    view: watch::Receiver<MembershipView>,
+    host: watch::Receiver<HostStatus>,
+    /// Latched: the node has seen a quorum once.
+    joined: Arc<AtomicBool>,
+    token_key: TokenKey,
+    catalog: CatalogClient,
+    search: SearchClient,
+    auth: AuthClient,
+}
+
+impl GatewayState {
+    /// State over this node's membership view and service host; spawns the
+    /// task that latches `joined`.
+    pub fn new(
+        view: watch::Receiver<MembershipView>,
+        host: watch::Receiver<HostStatus>,
+        token_key: TokenKey,
+    ) -> Self {
+        let joined = Arc::new(AtomicBool::new(view.borrow().has_quorum()));
+        let mut changes = view.clone();
+        let latch = joined.clone();
+        tokio::spawn(async move {
+            while !latch.load(Ordering::Relaxed) {
+                if changes.borrow_and_update().has_quorum() {
+                    latch.store(true, Ordering::Relaxed);
+                    tracing::info!("node joined its cluster");
+                    break;
+                }
+                if changes.changed().await.is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            view,
+            host,
+            joined,
+            token_key,
+            catalog: CatalogClient::new(),
+            search: SearchClient::new(),
+            auth: AuthClient::new(),
+        }
+    }
+}
+
+/// The gateway's routes and limits.
+pub fn router(state: GatewayState) -> Router {
+    Router::new()
+        .route("/healthz", get(cluster::healthz))
+        .route("/readyz", get(cluster::readyz))
+        .route("/api/cluster", get(cluster::cluster))
+        .route("/api/products", get(shop::products))
+        .route("/api/products/{id}", get(shop::product))
+        .route("/api/search", get(shop::search))
+        .route("/api/signup", post(account::sign_up))
+        .route("/api/login", post(account::login))
+        .route("/api/admin/products/{id}", put(admin::update_product))
+        .route("/api/admin/crash", post(admin::crash))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .with_state(state)
+}
