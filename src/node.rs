@@ -65,6 +65,7 @@ async fn serve(
         demo_password_hash,
         admin_password_hash,
         data_dir: args.data_dir.clone(),
+        view: node.watch(),
     };
     let host = bazaar_actors::host::start(ctx, node.watch())
         .await

@@ -42,10 +42,15 @@ fn three_nodes_form_a_cluster_and_are_ready() {
         |c| c.all_up(&[1, 2, 3]),
     );
     println!("3 nodes all up after {took:?}");
+    let took = cluster.expect_within(Instant::now(), FORM_TIMEOUT, "every node ready", |c| {
+        c.all()
+            .into_iter()
+            .all(|i| c.status(i, "/readyz") == Some(200))
+    });
+    println!("3 nodes ready after {took:?} more");
 
     for i in cluster.all() {
         assert_eq!(cluster.status(i, "/healthz"), Some(200), "n{i} /healthz");
-        assert_eq!(cluster.status(i, "/readyz"), Some(200), "n{i} /readyz");
 
         let view = cluster.cluster_view(i).expect("view of a running node");
         assert_eq!(view.node, cluster.name(i), "n{i} names itself");
@@ -264,7 +269,10 @@ fn node_started_before_its_seeds_joins_them() {
         c.all_up(&[1, 2, 3])
     });
     println!("late seeds joined after {took:?}");
-    assert_eq!(cluster.status(1, "/readyz"), Some(200), "n1 /readyz");
+    // Ready also needs its services and a checkout owner: a moment more.
+    cluster.expect_within(Instant::now(), Duration::from_secs(5), "n1 ready", |c| {
+        c.status(1, "/readyz") == Some(200)
+    });
 }
 
 #[test]

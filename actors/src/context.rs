@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 
+use bazaar_cluster::MembershipView;
+use tokio::sync::watch;
+
 use crate::auth::model::TokenKey;
 
 /// Node-wide settings handed to every service supervisor.
@@ -19,6 +22,8 @@ pub struct ServiceContext {
     pub admin_password_hash: Option<String>,
     /// The node's data directory.
     pub data_dir: PathBuf,
+    /// The node's membership view.
+    pub view: watch::Receiver<MembershipView>,
 }
 
 impl std::fmt::Debug for ServiceContext {

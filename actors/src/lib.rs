@@ -8,7 +8,9 @@
 //! `model.rs` (pure domain logic).
 
 pub mod auth;
+pub mod cart;
 pub mod catalog;
+pub mod checkout;
 pub mod context;
 pub mod host;
 pub mod replica;

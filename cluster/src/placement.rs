@@ -30,6 +30,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::member::MembershipView;
+
 /// Most shards a sharded service may declare.
 pub const MAX_SHARDS: u32 = 65_536;
 
@@ -147,6 +149,19 @@ pub struct Candidate {
     pub name: String,
     /// Start time of this life of the node in ms (lower = older).
     pub incarnation: u64,
+}
+
+/// The members of `view` that placement uses: every reachable one (up or
+/// suspect; suspicion is not a verdict), whatever its order.
+pub fn candidates(view: &MembershipView) -> Vec<Candidate> {
+    view.members
+        .values()
+        .filter(|member| member.state.is_reachable())
+        .map(|member| Candidate {
+            name: member.info.name.clone(),
+            incarnation: member.info.incarnation,
+        })
+        .collect()
 }
 
 /// What a node must run for one service.

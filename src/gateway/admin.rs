@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use bazaar_actors::catalog::model::{Product, ProductPatch};
-use bazaar_actors::host::manifest::{AUTH, CATALOG, SEARCH};
+use bazaar_actors::host::manifest::{AUTH, CART, CATALOG, SEARCH};
 use serde::{Deserialize, Serialize};
 
 use super::account::Admin;
@@ -32,16 +32,41 @@ pub async fn update_product(
     ApiPath(id): ApiPath<u64>,
     ApiJson(update): ApiJson<ProductUpdate>,
 ) -> Result<Json<Product>, ApiError> {
+    // Stock belongs to checkout's inventory (the single writer); checkout
+    // publishes it to the catalog once the change is committed.
+    if let Some(stock) = update.stock {
+        if state
+            .catalog
+            .product(id)
+            .await
+            .map_err(catalog_error)?
+            .is_none()
+        {
+            return Err(ApiError::not_found(format!("no product {id}")));
+        }
+        state
+            .checkout
+            .set_stock(id, stock)
+            .await
+            .map_err(super::checkout::checkout_error)?;
+    }
     let patch = ProductPatch {
         price_cents: update.price_cents,
-        stock: update.stock,
+        stock: None,
         description: update.description,
     };
-    let product = state
-        .catalog
-        .update(id, patch)
-        .await
-        .map_err(catalog_error)?;
+    let product = if patch.is_empty() {
+        state.catalog.product(id).await.map_err(catalog_error)?
+    } else {
+        Some(
+            state
+                .catalog
+                .update(id, patch)
+                .await
+                .map_err(catalog_error)?,
+        )
+    }
+    .ok_or_else(|| ApiError::not_found(format!("no product {id}")))?;
     tracing::info!(admin = %admin.sub, product = id, version = product.version, "product updated");
     Ok(Json(product))
 }
@@ -90,9 +115,14 @@ pub async fn crash(
             .crash(&request.node)
             .await
             .map_err(|e| e.to_string()),
+        CART => state
+            .cart
+            .crash(&request.node)
+            .await
+            .map_err(|e| e.to_string()),
         other => {
             return Err(ApiError::unprocessable(format!(
-                "unknown service {other:?}: use catalog, search or auth"
+                "unknown service {other:?}: use catalog, search, auth or cart"
             )))
         }
     };

@@ -7,8 +7,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use bazaar_actors::checkout::protocol::CheckoutStatus;
 use bazaar_actors::host::{HostClient, ServiceStatus};
 use bazaar_actors::supervision::TreeReport;
+use bazaar_cluster::placement::ShardAssignment;
 use bazaar_cluster::MembershipView;
 use serde::{Deserialize, Serialize};
 
@@ -20,8 +22,8 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// `GET /readyz`: 200 once the node has joined (seen a quorum) and every
-/// service placed on it runs.
+/// `GET /readyz`: 200 once the node has joined (seen a quorum), every
+/// service placed on it runs, and checkout has an owner.
 pub async fn readyz(State(state): State<GatewayState>) -> Response {
     if !state.joined.load(Ordering::Relaxed) {
         return ApiError::unavailable("not joined: no quorum seen yet").into_response();
@@ -41,7 +43,10 @@ pub async fn readyz(State(state): State<GatewayState>) -> Response {
         };
         return ApiError::unavailable(message).into_response();
     }
-    (StatusCode::OK, "ready\n").into_response()
+    match state.checkout.status().await {
+        Ok(status) if status.owner.is_some() => (StatusCode::OK, "ready\n").into_response(),
+        _ => ApiError::unavailable("no checkout owner yet").into_response(),
+    }
 }
 
 /// `/api/cluster`: this node's view of the cluster.
@@ -61,6 +66,12 @@ pub struct ClusterReport {
     /// Per reachable node: its supervision tree with restart counters.
     #[serde(default)]
     pub trees: BTreeMap<String, TreeReport>,
+    /// Owner and backups of every cart shard, as this node places them.
+    #[serde(default)]
+    pub cart_shards: Vec<ShardAssignment>,
+    /// Checkout ownership as this node's replica sees it.
+    #[serde(default)]
+    pub checkout: Option<CheckoutStatus>,
 }
 
 /// One member in `/api/cluster`.
@@ -103,6 +114,8 @@ impl From<&MembershipView> for ClusterReport {
                 .collect(),
             services: BTreeMap::new(),
             trees: BTreeMap::new(),
+            cart_shards: bazaar_actors::cart::shard_map(view),
+            checkout: None,
         }
     }
 }
@@ -116,5 +129,6 @@ pub async fn cluster(State(state): State<GatewayState>) -> Json<ClusterReport> {
         report.services.insert(node.node.clone(), node.services);
         report.trees.insert(node.node, node.tree);
     }
+    report.checkout = state.checkout.status().await.ok();
     Json(report)
 }

@@ -8,6 +8,8 @@
 //! | `GET /api/products`, `GET /api/products/{id}`, `GET /api/search` | [`shop`] |
 //! | `POST /api/signup`, `POST /api/login` | [`account`] |
 //! | `PUT /api/admin/products/{id}`, `POST /api/admin/crash` | [`admin`] |
+//! | `GET /api/cart`, `POST /api/cart/items`, `DELETE /api/cart/items/{product_id}` | [`cart`] |
+//! | `POST /api/checkout`, `GET /api/orders`, `GET /api/admin/orders`, `PUT /api/admin/payment` | [`checkout`] |
 //!
 //! Limits: request bodies up to [`MAX_BODY_BYTES`]; every request ends
 //! within [`REQUEST_TIMEOUT`] (503 after); every error is JSON
@@ -15,6 +17,8 @@
 
 pub mod account;
 pub mod admin;
+pub mod cart;
+pub mod checkout;
 pub mod cluster;
 pub mod error;
 pub mod shop;
@@ -25,9 +29,11 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use bazaar_actors::auth::model::TokenKey;
+use bazaar_actors::cart::CartClient;
+use bazaar_actors::checkout::CheckoutClient;
 use bazaar_actors::host::HostStatus;
 use bazaar_actors::{auth::AuthClient, catalog::CatalogClient, search::SearchClient};
 use bazaar_cluster::MembershipView;
@@ -53,6 +59,8 @@ pub struct GatewayState {
     catalog: CatalogClient,
     search: SearchClient,
     auth: AuthClient,
+    cart: CartClient,
+    checkout: CheckoutClient,
 }
 
 impl GatewayState {
@@ -79,6 +87,7 @@ impl GatewayState {
             }
         });
         Self {
+            cart: CartClient::with_view(view.clone()),
             view,
             host,
             joined,
@@ -86,6 +95,7 @@ impl GatewayState {
             catalog: CatalogClient::new(),
             search: SearchClient::new(),
             auth: AuthClient::new(),
+            checkout: CheckoutClient::new(),
         }
     }
 }
@@ -103,6 +113,13 @@ pub fn router(state: GatewayState) -> Router {
         .route("/api/login", post(account::login))
         .route("/api/admin/products/{id}", put(admin::update_product))
         .route("/api/admin/crash", post(admin::crash))
+        .route("/api/cart", get(cart::get_cart))
+        .route("/api/cart/items", post(cart::add_item))
+        .route("/api/cart/items/{product_id}", delete(cart::remove_item))
+        .route("/api/checkout", post(checkout::checkout))
+        .route("/api/orders", get(checkout::orders))
+        .route("/api/admin/orders", get(checkout::all_orders))
+        .route("/api/admin/payment", put(checkout::set_payment))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -114,6 +114,8 @@ mod tests {
                 .collect(),
             services: Default::default(),
             trees: Default::default(),
+            cart_shards: Vec::new(),
+            checkout: None,
         })
     }
 

@@ -5,10 +5,11 @@
 //! number (`2` is `n2`), so a test reads like the names in the logs. Each
 //! node gets two free loopback ports (cluster and HTTP), its own data
 //! directory under one temporary directory, every other member as a
-//! `--seed`, the expected cluster size and a random cookie through
-//! `BAZAAR_COOKIE`. Its stdout and stderr are appended to
-//! `DATA_DIR/node.log`, so a restarted node keeps the log of its earlier
-//! life.
+//! `--seed`, the expected cluster size, a random cookie through
+//! `BAZAAR_COOKIE` and the cluster's random admin password through
+//! `BAZAAR_ADMIN_PASSWORD` (the same on every node). Its stdout and stderr
+//! are appended to `DATA_DIR/node.log`, so a restarted node keeps the log
+//! of its earlier life.
 //!
 //! Invariants:
 //! - every child is resumed (`SIGCONT`), killed (`SIGKILL`) and reaped when
@@ -20,16 +21,24 @@
 //!   deadline ([`TestCluster::wait_until`]).
 //!
 //! Parts: [`node`] runs one child process, [`view`] types the
-//! `GET /api/cluster` answer, and [`http`] is a blocking HTTP client with
+//! `GET /api/cluster` answer, [`http`] is a blocking HTTP client with
 //! a short timeout, so that a stopped or dead node reads as "unreachable"
-//! quickly instead of hanging the test.
+//! quickly instead of hanging the test, [`wait`] polls conditions against
+//! a deadline, [`shop`] speaks the store's API (products, search,
+//! accounts, admin routes), and [`reader`] keeps reading through some
+//! gateways in the background while a test breaks the cluster;
+//! [`cart_http`] calls the cart routes with a bearer token.
 
 // Each test binary that includes this module uses a subset of it.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
+mod cart_http;
 mod http;
 mod node;
+mod reader;
+mod shop;
 mod view;
+mod wait;
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -45,8 +54,10 @@ use nix::sys::signal::Signal;
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::Value;
 
-pub use http::http_get;
-pub use view::ClusterView;
+pub use http::{http_get, http_get_within, http_post, http_put, HTTP_TIMEOUT, WRITE_TIMEOUT};
+pub use reader::{BackgroundReader, ReadLog};
+pub use shop::DEMO_PASSWORD;
+pub use view::{ClusterView, ServiceView, TreeView};
 
 use node::Node;
 
@@ -58,6 +69,9 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Length of the random cookies, in characters (the node needs >= 16 bytes).
 const COOKIE_CHARS: usize = 40;
+
+/// Length of the random admin passwords, in characters.
+const ADMIN_PASSWORD_CHARS: usize = 24;
 
 /// Lines of each node's log printed when a test panics.
 const LOG_TAIL_LINES: usize = 60;
@@ -101,6 +115,8 @@ impl Options {
 pub struct TestCluster {
     /// Nodes in order: `nodes[0]` is `n1`.
     nodes: Vec<Node>,
+    /// `BAZAAR_ADMIN_PASSWORD` of every node, fresh per cluster.
+    admin_password: String,
     /// Holds every node's data directory; removed on drop.
     _dir: tempfile::TempDir,
     /// Released last, after every child has been reaped.
@@ -127,6 +143,7 @@ impl TestCluster {
             .expect("create temp dir");
         let cookie = random_cookie();
         let wrong_cookie = random_cookie();
+        let admin_password = Alphanumeric.sample_string(&mut rand::rng(), ADMIN_PASSWORD_CHARS);
         let is_member = |i: usize| !options.wrong_cookie.contains(&i);
         let member_count = (1..=n).filter(|&i| is_member(i)).count();
         let expect = options.expect.unwrap_or(member_count.max(1));
@@ -147,6 +164,7 @@ impl TestCluster {
                     } else {
                         wrong_cookie.clone()
                     },
+                    admin_password: admin_password.clone(),
                     seeds: Vec::new(),
                     expect,
                     child: None,
@@ -164,6 +182,7 @@ impl TestCluster {
 
         let mut cluster = Self {
             nodes,
+            admin_password,
             _dir: dir,
             _guard: guard,
         };
@@ -325,49 +344,6 @@ impl TestCluster {
             self.cluster_view(o)
                 .is_some_and(|view| view.quorum && view.up_names() == expected)
         })
-    }
-
-    /// Polls `condition` every [`POLL_INTERVAL`] until it holds or
-    /// `timeout` has passed since now; returns the time it took.
-    pub fn wait_until(
-        &self,
-        timeout: Duration,
-        condition: impl FnMut(&Self) -> bool,
-    ) -> Option<Duration> {
-        self.wait_until_since(Instant::now(), timeout, condition)
-    }
-
-    /// Like [`Self::wait_until`], but measures from `start` (e.g. the moment
-    /// a node was killed) and gives up at `start + timeout`.
-    pub fn wait_until_since(
-        &self,
-        start: Instant,
-        timeout: Duration,
-        mut condition: impl FnMut(&Self) -> bool,
-    ) -> Option<Duration> {
-        let deadline = start + timeout;
-        loop {
-            if condition(self) {
-                return Some(start.elapsed());
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            thread::sleep(POLL_INTERVAL);
-        }
-    }
-
-    /// Like [`Self::wait_until_since`], but panics with `what` and a dump
-    /// of every node's view when the condition does not hold in time.
-    pub fn expect_within(
-        &self,
-        start: Instant,
-        timeout: Duration,
-        what: &str,
-        condition: impl FnMut(&Self) -> bool,
-    ) -> Duration {
-        self.wait_until_since(start, timeout, condition)
-            .unwrap_or_else(|| panic!("timed out after {timeout:?}: {what}\n{}", self.describe()))
     }
 
     /// One line per node: its process and its view, for failure messages.

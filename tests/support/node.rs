@@ -1,6 +1,7 @@
 //! One `bazaar node` child process: its fixed identity (name, ports, data
-//! directory, cookie, seeds) and, while it runs, its process. Output goes to
-//! `DATA_DIR/node.log` in append mode, so a restart keeps the earlier log.
+//! directory, cookie, admin password, seeds) and, while it runs, its
+//! process. Output goes to `DATA_DIR/node.log` in append mode, so a restart
+//! keeps the earlier log.
 
 use std::fs::OpenOptions;
 use std::net::SocketAddr;
@@ -23,6 +24,8 @@ pub(super) struct Node {
     pub(super) data_dir: PathBuf,
     /// Value of `BAZAAR_COOKIE`.
     pub(super) cookie: String,
+    /// Value of `BAZAAR_ADMIN_PASSWORD`; the same on every node.
+    pub(super) admin_password: String,
     /// `--seed` values.
     pub(super) seeds: Vec<SocketAddr>,
     /// `--expect`.
@@ -60,6 +63,7 @@ impl Node {
         }
         let child = command
             .env("BAZAAR_COOKIE", &self.cookie)
+            .env("BAZAAR_ADMIN_PASSWORD", &self.admin_password)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))

@@ -7,8 +7,9 @@ use bazaar_cluster::remote;
 
 use super::protocol::{HostProtocol, HostReply, HostRequest, NodeReport, NODE_GROUP};
 
-/// Timeout of one report call.
-const REPORT_TIMEOUT: Duration = Duration::from_millis(800);
+/// Timeout of one report call: `/api/cluster` answers within it even when
+/// a host is busy starting services.
+const REPORT_TIMEOUT: Duration = Duration::from_millis(300);
 
 /// A client of the nodes' service hosts.
 #[derive(Debug, Clone, Default)]

@@ -5,6 +5,7 @@
 //! ServiceHost (reconciler, one per node)
 //! ├── catalog   replica on every node   (see crate::catalog)
 //! ├── search    replica on every node   (see crate::search)
+//! ├── cart      shards by user, a backup each (see crate::cart)
 //! └── auth      replica on every node   (see crate::auth)
 //! ```
 //!

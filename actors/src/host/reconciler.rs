@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bazaar_cluster::directory;
 use bazaar_cluster::member::MembershipView;
-use bazaar_cluster::placement::{assign, Candidate, Manifest, Role};
+use bazaar_cluster::placement::{assign, candidates, Manifest, Role};
 use bazaar_cluster::remote::ServiceMsg;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::watch;
@@ -17,7 +17,7 @@ use super::protocol::{
     HostProtocol, HostReply, HostRequest, NodeReport, ServiceStatus, NODE_GROUP,
 };
 use crate::context::ServiceContext;
-use crate::supervision::{spawn_supervisor, tree_of, SupervisorMsg, TreeReport};
+use crate::supervision::{spawn_supervisor, tree_of, SupervisorMsg, SupervisorSpec, TreeReport};
 
 /// First wait before a service that escalated starts again; doubles per
 /// escalation up to [`MAX_ESCALATION_BACKOFF`].
@@ -25,7 +25,7 @@ const ESCALATION_BACKOFF: Duration = Duration::from_millis(500);
 /// Longest wait before restarting a service that escalated.
 const MAX_ESCALATION_BACKOFF: Duration = Duration::from_secs(10);
 /// Timeout for a service supervisor's tree.
-const TREE_TIMEOUT: Duration = Duration::from_millis(300);
+const TREE_TIMEOUT: Duration = Duration::from_millis(150);
 
 /// Which services are placed here and whether all of them run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -82,6 +82,10 @@ struct RunningService {
 struct ReconcilerState {
     args: ReconcilerArgs,
     services: BTreeMap<String, RunningService>,
+    /// Each service's spec, built once: the spec owns the service's state
+    /// (catalog, accounts, carts), so a service restarted whole after an
+    /// escalation comes back with its data instead of the seed.
+    specs: BTreeMap<String, SupervisorSpec>,
 }
 
 struct Reconciler;
@@ -113,6 +117,7 @@ impl Actor for Reconciler {
         Ok(ReconcilerState {
             args,
             services: BTreeMap::new(),
+            specs: BTreeMap::new(),
         })
     }
 
@@ -189,16 +194,7 @@ impl ReconcilerState {
     /// longer belongs here.
     async fn reconcile(&mut self, myself: &ActorRef<ServiceMsg<HostProtocol>>) {
         let view = self.args.view.borrow().clone();
-        let candidates: Vec<Candidate> = view
-            .members
-            .values()
-            .filter(|member| member.state.is_reachable())
-            .map(|member| Candidate {
-                name: member.info.name.clone(),
-                incarnation: member.info.incarnation,
-            })
-            .collect();
-        let placed: BTreeMap<String, Role> = assign(&self.args.manifest, &candidates)
+        let placed: BTreeMap<String, Role> = assign(&self.args.manifest, &candidates(&view))
             .roles_on(&self.args.ctx.node)
             .into_iter()
             .collect();
@@ -219,22 +215,31 @@ impl ReconcilerState {
         }
 
         for (name, role) in placed {
-            let running = self
-                .services
-                .get(&name)
-                .is_some_and(|service| service.supervisor.is_some() && service.role == role);
-            if running {
-                continue;
+            if let Some(service) = self.services.get_mut(&name) {
+                if service.supervisor.is_some() && same_role(&service.role, &role) {
+                    // Only the shard lists may have moved: the service
+                    // reads them from the view itself, nothing to restart.
+                    service.role = role;
+                    continue;
+                }
             }
             if let Some(old) = self.services.get_mut(&name) {
                 if let Some(supervisor) = old.supervisor.take() {
                     supervisor.stop(Some("role changed".into()));
                 }
             }
-            let Some(spec) = supervisor_for(&name, &role, &self.args.ctx) else {
-                tracing::error!(service = %name, "no supervisor for a placed service");
-                continue;
-            };
+            if !self.specs.contains_key(&name) {
+                match supervisor_for(&name, &role, &self.args.ctx) {
+                    Some(spec) => {
+                        self.specs.insert(name.clone(), spec);
+                    }
+                    None => {
+                        tracing::error!(service = %name, "no supervisor for a placed service");
+                        continue;
+                    }
+                }
+            }
+            let spec = self.specs[&name].clone();
             let escalations = self.services.get(&name).map_or(0, |s| s.escalations);
             let supervisor = match spawn_supervisor(spec, Some(myself.get_cell())).await {
                 Ok((supervisor, _)) => {
@@ -270,14 +275,26 @@ impl ReconcilerState {
     }
 
     async fn report(&self, myself: &ActorRef<ServiceMsg<HostProtocol>>) -> NodeReport {
+        // Ask every service supervisor at once; one slow tree costs one
+        // timeout, not one per service.
+        let mut asks = tokio::task::JoinSet::new();
+        for (name, service) in &self.services {
+            if let Some(supervisor) = service.supervisor.clone() {
+                let name = name.clone();
+                asks.spawn(async move { (name, tree_of(&supervisor, TREE_TIMEOUT).await) });
+            }
+        }
+        let mut trees = BTreeMap::new();
+        while let Some(Ok((name, tree))) = asks.join_next().await {
+            if let Some(tree) = tree {
+                trees.insert(name, tree);
+            }
+        }
+
         let mut services = Vec::new();
         let mut children = Vec::new();
         for (name, service) in &self.services {
-            let tree = match &service.supervisor {
-                Some(supervisor) => tree_of(supervisor, TREE_TIMEOUT).await,
-                None => None,
-            };
-            let mut tree = tree.unwrap_or_else(|| TreeReport {
+            let mut tree = trees.remove(name).unwrap_or_else(|| TreeReport {
                 name: name.clone(),
                 actor_id: String::new(),
                 kind: "supervisor".into(),
@@ -287,6 +304,8 @@ impl ReconcilerState {
                 status: "restarting".into(),
                 children: Vec::new(),
             });
+            // The host is this supervisor's parent: its counters are the
+            // host's restarts of the whole service.
             tree.restarts = service.escalations;
             tree.failures = service.escalations;
             services.push(ServiceStatus {
@@ -325,6 +344,16 @@ fn restarts_below(tree: &TreeReport) -> u64 {
         .iter()
         .map(|child| child.restarts + restarts_below(child))
         .sum()
+}
+
+/// Whether a service running in role `running` can stay as it is in role
+/// `placed`: the same role, or shards of a sharded service either way (a
+/// sharded service follows its shard lists from the view).
+fn same_role(running: &Role, placed: &Role) -> bool {
+    match (running, placed) {
+        (Role::Shards { .. }, Role::Shards { .. }) => true,
+        _ => running == placed,
+    }
 }
 
 fn role_name(role: &Role) -> &'static str {

@@ -311,3 +311,38 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn candidates_are_the_reachable_members() {
+    use crate::member::{Member, MemberInfo, MemberState, MembershipView};
+    let member = |name: &str, state| {
+        let info = MemberInfo {
+            name: name.into(),
+            cluster_addr: String::new(),
+            http_addr: String::new(),
+            pid: 1,
+            incarnation: 7,
+        };
+        (
+            name.to_string(),
+            Member {
+                info,
+                state,
+                since_ms: 0,
+            },
+        )
+    };
+    let view = MembershipView {
+        local: "a".into(),
+        expected: 3,
+        members: [
+            member("a", MemberState::Up),
+            member("b", MemberState::Suspect),
+            member("c", MemberState::Down),
+        ]
+        .into_iter()
+        .collect(),
+    };
+    let names: Vec<String> = candidates(&view).into_iter().map(|c| c.name).collect();
+    assert_eq!(names, ["a", "b"]);
+}

@@ -1,5 +1,7 @@
 //! Tests of the catalog model: the seed, validation, and replica convergence.
 
+use std::collections::HashSet;
+
 use std::sync::OnceLock;
 
 use proptest::prelude::*;

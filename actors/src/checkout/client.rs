@@ -1,0 +1,149 @@
+//! `CheckoutClient`: how the gateway reaches checkout. Requests go to this
+//! node's replica; one that is not the owner names the owner it follows,
+//! and the client asks that one. Placing an order is idempotent by key, so
+//! a client may repeat it after any failure.
+
+use std::time::Duration;
+
+use bazaar_cluster::directory;
+use bazaar_cluster::remote::{self, CallError};
+
+use super::model::Order;
+use super::protocol::{
+    CheckoutFailure, CheckoutProtocol, CheckoutReply, CheckoutRequest, CheckoutStatus,
+    PaymentSettings, CHECKOUT_GROUP,
+};
+
+/// Timeout of an order: payment latency plus replication.
+const ORDER_TIMEOUT: Duration = Duration::from_secs(8);
+/// Timeout of reads and settings.
+const READ_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A client of the checkout service.
+#[derive(Debug, Clone, Default)]
+pub struct CheckoutClient;
+
+fn unavailable(err: CallError) -> CheckoutFailure {
+    CheckoutFailure::Unavailable(err.to_string())
+}
+
+impl CheckoutClient {
+    /// A client.
+    pub fn new() -> Self {
+        Self
+    }
+
+    async fn call(
+        &self,
+        node: Option<&str>,
+        request: CheckoutRequest,
+        timeout: Duration,
+    ) -> Result<CheckoutReply, CheckoutFailure> {
+        let replica = match node {
+            Some(node) => directory::members_on::<CheckoutProtocol>(CHECKOUT_GROUP, node),
+            None => directory::local_members::<CheckoutProtocol>(CHECKOUT_GROUP),
+        }
+        .into_iter()
+        .next()
+        .ok_or_else(|| CheckoutFailure::Unavailable("no checkout replica reachable".into()))?;
+        remote::call(&replica, request, timeout)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Sends an owner-only request, following one redirect.
+    async fn to_owner(
+        &self,
+        request: CheckoutRequest,
+        timeout: Duration,
+    ) -> Result<CheckoutReply, CheckoutFailure> {
+        let reply = self.call(None, request.clone(), timeout).await?;
+        let owner = match &reply {
+            CheckoutReply::Placed(Err(CheckoutFailure::NotOwner { owner: Some(owner) }))
+            | CheckoutReply::Done(Err(CheckoutFailure::NotOwner { owner: Some(owner) })) => {
+                owner.clone()
+            }
+            _ => return Ok(reply),
+        };
+        self.call(Some(&owner), request, timeout).await
+    }
+
+    /// Buys `user`'s cart under `key`: the order and whether this call
+    /// created it (false: the key's existing order).
+    pub async fn place_order(
+        &self,
+        user: &str,
+        key: &str,
+    ) -> Result<(Order, bool), CheckoutFailure> {
+        let request = CheckoutRequest::PlaceOrder {
+            user: user.to_string(),
+            key: key.to_string(),
+        };
+        match self.to_owner(request, ORDER_TIMEOUT).await? {
+            CheckoutReply::Placed(outcome) => outcome,
+            other => Err(CheckoutFailure::Unavailable(format!(
+                "unexpected reply {other:?}"
+            ))),
+        }
+    }
+
+    /// Sets a product's stock through the owner.
+    pub async fn set_stock(&self, product_id: u64, stock: u32) -> Result<(), CheckoutFailure> {
+        match self
+            .to_owner(
+                CheckoutRequest::SetStock { product_id, stock },
+                ORDER_TIMEOUT,
+            )
+            .await?
+        {
+            CheckoutReply::Done(outcome) => outcome,
+            other => Err(CheckoutFailure::Unavailable(format!(
+                "unexpected reply {other:?}"
+            ))),
+        }
+    }
+
+    /// Committed orders known to this node's replica, of one user or all.
+    pub async fn orders(&self, user: Option<&str>) -> Result<Vec<Order>, CheckoutFailure> {
+        let request = CheckoutRequest::Orders {
+            user: user.map(str::to_string),
+        };
+        match self.call(None, request, READ_TIMEOUT).await? {
+            CheckoutReply::Orders(orders) => Ok(orders),
+            other => Err(CheckoutFailure::Unavailable(format!(
+                "unexpected reply {other:?}"
+            ))),
+        }
+    }
+
+    /// This node's replica's view of ownership.
+    pub async fn status(&self) -> Result<CheckoutStatus, CheckoutFailure> {
+        match self
+            .call(None, CheckoutRequest::Status, READ_TIMEOUT)
+            .await?
+        {
+            CheckoutReply::Status(status) => Ok(status),
+            other => Err(CheckoutFailure::Unavailable(format!(
+                "unexpected reply {other:?}"
+            ))),
+        }
+    }
+
+    /// Sets the simulated payment provider's behaviour on every node;
+    /// returns how many replicas took it.
+    pub async fn set_payment(&self, settings: PaymentSettings) -> usize {
+        let mut updated = 0;
+        for replica in directory::members::<CheckoutProtocol>(CHECKOUT_GROUP) {
+            let reply = remote::call(
+                &replica,
+                CheckoutRequest::SetPayment(settings),
+                READ_TIMEOUT,
+            )
+            .await;
+            if matches!(reply, Ok(CheckoutReply::Done(Ok(())))) {
+                updated += 1;
+            }
+        }
+        updated
+    }
+}

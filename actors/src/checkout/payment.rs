@@ -1,0 +1,83 @@
+//! The simulated payment provider: one worker per node, whose failure
+//! rate and latency are set at run time. A failed charge makes the worker
+//! fail (as a crashed connection to a real provider would), so its
+//! supervisor restarts it and the restart shows in the tree; the order
+//! that asked for it is not confirmed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bazaar_cluster::directory;
+use bazaar_cluster::remote::{Protocol, ServiceMsg};
+use parking_lot::Mutex;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::protocol::{PaymentSettings, PAYMENT_GROUP};
+
+/// The payment worker's protocol.
+pub struct PaymentProtocol;
+
+impl Protocol for PaymentProtocol {
+    const NAME: &'static str = "bazaar.checkout.payment.v1";
+    type Request = Charge;
+    type Reply = String;
+}
+
+/// A charge of `amount_cents` for the order with idempotency `key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Charge {
+    /// The buyer.
+    pub user: String,
+    /// The order's idempotency key.
+    pub key: String,
+    /// Amount to charge.
+    pub amount_cents: u64,
+}
+
+/// Start arguments of a payment worker.
+pub struct PaymentArgs {
+    /// This node's name.
+    pub node: String,
+    /// Current settings, shared with the checkout replica that changes them.
+    pub settings: Arc<Mutex<PaymentSettings>>,
+}
+
+/// The simulated payment provider.
+pub struct PaymentWorker;
+
+impl Actor for PaymentWorker {
+    type Msg = ServiceMsg<PaymentProtocol>;
+    type State = PaymentArgs;
+    type Arguments = PaymentArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: PaymentArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        directory::join(PAYMENT_GROUP, &args.node, &myself);
+        Ok(args)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let ServiceMsg::Call(charge, reply) = message else {
+            return Ok(());
+        };
+        let settings = *state.settings.lock();
+        tokio::time::sleep(Duration::from_millis(settings.latency_ms)).await;
+        if rand::rng().random_bool(settings.failure_rate.clamp(0.0, 1.0)) {
+            tracing::warn!(user = %charge.user, key = %charge.key, "simulated payment failure");
+            return Err(format!("payment provider failed for key {}", charge.key).into());
+        }
+        let payment_id = format!("pay-{:016x}", rand::rng().random::<u64>());
+        let _ = reply.send(Ok(payment_id));
+        Ok(())
+    }
+}

@@ -1,0 +1,140 @@
+//! The checkout service's contract: what clients ask, and what replicas
+//! tell each other to keep the log replicated.
+
+use bazaar_cluster::remote::Protocol;
+use serde::{Deserialize, Serialize};
+
+use super::log::{Append, AppendReply, Entry, PromiseReply};
+use super::model::{Order, OrderError, Record};
+
+/// Checkout replicas, one per node.
+pub const CHECKOUT_GROUP: &str = "bazaar.checkout";
+/// Payment workers, one per node.
+pub const PAYMENT_GROUP: &str = "bazaar.checkout.payment";
+
+/// The checkout replicas' protocol.
+pub struct CheckoutProtocol;
+
+impl Protocol for CheckoutProtocol {
+    const NAME: &'static str = "bazaar.checkout.v1";
+    type Request = CheckoutRequest;
+    type Reply = CheckoutReply;
+}
+
+/// Requests to a checkout replica.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CheckoutRequest {
+    /// Buy the user's cart (owner only; idempotent by key).
+    PlaceOrder {
+        /// The buyer.
+        user: String,
+        /// The client's idempotency key.
+        key: String,
+    },
+    /// Committed orders, of one user or all.
+    Orders {
+        /// `None` for every order.
+        user: Option<String>,
+    },
+    /// Set a product's stock (owner only).
+    SetStock {
+        /// Product id.
+        product_id: u64,
+        /// New stock.
+        stock: u32,
+    },
+    /// Tune the simulated payment provider of this node.
+    SetPayment(PaymentSettings),
+    /// The replica's view of ownership.
+    Status,
+    /// A candidate asks for a promise of `epoch`.
+    Prepare {
+        /// The epoch it wants.
+        epoch: u64,
+    },
+    /// A new owner fetches a replica's entries from `from` on.
+    Fetch {
+        /// First index wanted.
+        from: u64,
+    },
+    /// The owner replicates entries (also its heartbeat).
+    Append(Append<Record>),
+    /// Time to check ownership and replicate (the replica's own timer).
+    Tick,
+}
+
+/// The simulated payment provider's behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PaymentSettings {
+    /// Probability in [0, 1] that a charge fails (the worker panics).
+    pub failure_rate: f64,
+    /// Time a charge takes, in ms.
+    pub latency_ms: u64,
+}
+
+impl Default for PaymentSettings {
+    fn default() -> Self {
+        Self {
+            failure_rate: 0.0,
+            latency_ms: 5,
+        }
+    }
+}
+
+/// Why checkout refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum CheckoutFailure {
+    /// This replica is not the owner; the owner it knows, if any.
+    #[error("not the checkout owner")]
+    NotOwner {
+        /// The owner, if known.
+        owner: Option<String>,
+    },
+    /// The order cannot be placed.
+    #[error(transparent)]
+    Rejected(#[from] OrderError),
+    /// The payment failed; retry with the same key.
+    #[error("payment failed: {0}")]
+    PaymentFailed(String),
+    /// Not replicated to a majority (outcome unknown); retry with the same key.
+    #[error("checkout unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A replica's view of ownership.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckoutStatus {
+    /// The replica's node.
+    pub node: String,
+    /// `owner`, `follower` or `candidate`.
+    pub role: String,
+    /// The owner it follows (itself when owner).
+    pub owner: Option<String>,
+    /// The node that takes over if the owner fails.
+    pub standby: Option<String>,
+    /// The highest epoch it promised.
+    pub epoch: u64,
+    /// Entries in its log.
+    pub log_length: u64,
+    /// Entries known committed.
+    pub commit_index: u64,
+}
+
+/// Replies of a checkout replica.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CheckoutReply {
+    /// The order, and whether this call created it (false: the key's order).
+    Placed(Result<(Order, bool), CheckoutFailure>),
+    /// Committed orders.
+    Orders(Vec<Order>),
+    /// Done, or why not.
+    Done(Result<(), CheckoutFailure>),
+    /// The replica's status.
+    Status(CheckoutStatus),
+    /// Answer to `Prepare`.
+    Promise(PromiseReply),
+    /// Answer to `Fetch`.
+    Entries(Vec<Entry<Record>>),
+    /// Answer to `Append`.
+    Appended(AppendReply),
+}
