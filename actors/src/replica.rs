@@ -200,13 +200,8 @@ impl<S: ReplicatedState> Actor for ReplicaStore<S> {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let (request, reply) = match message {
-            ServiceMsg::Cast(request) => (request, None),
-            ServiceMsg::Call(request, reply) => (request, Some(reply)),
-            ServiceMsg::Malformed(err) => {
-                tracing::warn!(store = S::PROTOCOL, error = %err, "dropping malformed message");
-                return Ok(());
-            }
+        let Some((request, reply)) = message.into_parts() else {
+            return Ok(());
         };
         let answer = match request {
             ReplicaRequest::Write(write) => {
@@ -248,9 +243,7 @@ impl<S: ReplicatedState> Actor for ReplicaStore<S> {
                 return Err(format!("crash injected into {}", S::PROTOCOL).into());
             }
         };
-        if let Some(reply) = reply {
-            let _ = reply.send(Ok(answer));
-        }
+        remote::answer(reply, answer);
         Ok(())
     }
 }

@@ -70,6 +70,32 @@ impl<P: Protocol> fmt::Debug for ServiceMsg<P> {
     }
 }
 
+/// The port a call's reply goes to.
+pub type ReplyPort<P> = RpcReplyPort<Reply<P>>;
+
+impl<P: Protocol> ServiceMsg<P> {
+    /// The request and, for a call, its reply port; `None` for a frame that
+    /// did not decode, which is logged here and dropped.
+    pub fn into_parts(self) -> Option<(P::Request, Option<ReplyPort<P>>)> {
+        match self {
+            Self::Cast(request) => Some((request, None)),
+            Self::Call(request, reply) => Some((request, Some(reply))),
+            Self::Malformed(err) => {
+                tracing::warn!(protocol = P::NAME, error = %err, "dropping malformed message");
+                None
+            }
+        }
+    }
+}
+
+/// Sends `reply` to a caller's port; does nothing for a cast (no port) or
+/// a caller that stopped waiting.
+pub fn answer<T>(port: Option<RpcReplyPort<Result<T, RemoteError>>>, reply: T) {
+    if let Some(port) = port {
+        let _ = port.send(Ok(reply));
+    }
+}
+
 const CAST: &str = "cast";
 const CALL: &str = "call";
 

@@ -55,13 +55,8 @@ impl Actor for AuthWorker {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let (request, reply) = match message {
-            ServiceMsg::Call(request, reply) => (request, Some(reply)),
-            ServiceMsg::Cast(request) => (request, None),
-            ServiceMsg::Malformed(err) => {
-                tracing::warn!(error = %err, "auth worker dropping malformed message");
-                return Ok(());
-            }
+        let Some((request, reply)) = message.into_parts() else {
+            return Ok(());
         };
         let outcome = match request {
             AuthRequest::Login { username, password } => login(state, username, password).await,
@@ -71,9 +66,7 @@ impl Actor for AuthWorker {
                 return Err("crash injected into auth worker".into());
             }
         };
-        if let Some(reply) = reply {
-            let _ = reply.send(Ok(AuthReply::Session(outcome)));
-        }
+        remote::answer(reply, AuthReply::Session(outcome));
         Ok(())
     }
 }

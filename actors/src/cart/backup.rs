@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use bazaar_cluster::directory;
-use bazaar_cluster::remote::ServiceMsg;
+use bazaar_cluster::remote::{self, ServiceMsg};
 use bazaar_cluster::MembershipView;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::watch;
@@ -53,13 +53,8 @@ impl Actor for CartBackup {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let (request, reply) = match message {
-            ServiceMsg::Call(request, reply) => (request, Some(reply)),
-            ServiceMsg::Cast(request) => (request, None),
-            ServiceMsg::Malformed(err) => {
-                tracing::warn!(error = %err, "cart backup dropping malformed message");
-                return Ok(());
-            }
+        let Some((request, reply)) = message.into_parts() else {
+            return Ok(());
         };
         let answer = match request {
             CartRequest::Replicate { shard, carts } => {
@@ -78,9 +73,7 @@ impl Actor for CartBackup {
                 CartReply::Unavailable("not a cart worker".to_string())
             }
         };
-        if let Some(reply) = reply {
-            let _ = reply.send(Ok(answer));
-        }
+        remote::answer(reply, answer);
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 //! Workers of a node share its store; the shard's owner lock orders them.
 
 use bazaar_cluster::directory;
-use bazaar_cluster::remote::ServiceMsg;
+use bazaar_cluster::remote::{self, ServiceMsg};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::owner::Owner;
@@ -31,13 +31,8 @@ impl Actor for CartWorker {
         message: Self::Msg,
         owner: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let (request, reply) = match message {
-            ServiceMsg::Call(request, reply) => (request, Some(reply)),
-            ServiceMsg::Cast(request) => (request, None),
-            ServiceMsg::Malformed(err) => {
-                tracing::warn!(error = %err, "cart worker dropping malformed message");
-                return Ok(());
-            }
+        let Some((request, reply)) = message.into_parts() else {
+            return Ok(());
         };
         let answer = match request {
             CartRequest::Get { user } => owner.get(&user).await,
@@ -54,9 +49,7 @@ impl Actor for CartWorker {
                 CartReply::Unavailable("not a cart backup".to_string())
             }
         };
-        if let Some(reply) = reply {
-            let _ = reply.send(Ok(answer));
-        }
+        remote::answer(reply, answer);
         Ok(())
     }
 }

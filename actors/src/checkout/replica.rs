@@ -165,13 +165,8 @@ impl Actor for CheckoutReplicaActor {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let (request, reply) = match message {
-            ServiceMsg::Call(request, reply) => (request, Some(reply)),
-            ServiceMsg::Cast(request) => (request, None),
-            ServiceMsg::Malformed(err) => {
-                tracing::warn!(error = %err, "checkout dropping malformed message");
-                return Ok(());
-            }
+        let Some((request, reply)) = message.into_parts() else {
+            return Ok(());
         };
         let answer = state.serve(request).await?;
         if let (Some(reply), Some(answer)) = (reply, answer) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use bazaar_cluster::directory;
 use bazaar_cluster::member::MembershipView;
 use bazaar_cluster::placement::{assign, candidates, Manifest, Role};
-use bazaar_cluster::remote::ServiceMsg;
+use bazaar_cluster::remote::{self, ServiceMsg};
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::watch;
 
@@ -127,13 +127,8 @@ impl Actor for Reconciler {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let (request, reply) = match message {
-            ServiceMsg::Call(request, reply) => (request, Some(reply)),
-            ServiceMsg::Cast(request) => (request, None),
-            ServiceMsg::Malformed(err) => {
-                tracing::warn!(error = %err, "service host dropping malformed message");
-                return Ok(());
-            }
+        let Some((request, reply)) = message.into_parts() else {
+            return Ok(());
         };
         let answer = match request {
             HostRequest::Reconcile | HostRequest::Restart(_) => {
@@ -142,9 +137,7 @@ impl Actor for Reconciler {
             }
             HostRequest::Report => HostReply::Report(Box::new(state.report(&myself).await)),
         };
-        if let Some(reply) = reply {
-            let _ = reply.send(Ok(answer));
-        }
+        remote::answer(reply, answer);
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use bazaar_cluster::directory;
-use bazaar_cluster::remote::ServiceMsg;
+use bazaar_cluster::remote::{self, ServiceMsg};
 use parking_lot::RwLock;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
@@ -41,13 +41,8 @@ impl Actor for SearchWorker {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let (request, reply) = match message {
-            ServiceMsg::Call(request, reply) => (request, Some(reply)),
-            ServiceMsg::Cast(request) => (request, None),
-            ServiceMsg::Malformed(err) => {
-                tracing::warn!(error = %err, "search worker dropping malformed message");
-                return Ok(());
-            }
+        let Some((request, reply)) = message.into_parts() else {
+            return Ok(());
         };
         let answer = match request {
             SearchRequest::Query { query, limit } => {
@@ -69,9 +64,7 @@ impl Actor for SearchWorker {
                 return Err("crash injected into search worker".into());
             }
         };
-        if let Some(reply) = reply {
-            let _ = reply.send(Ok(answer));
-        }
+        remote::answer(reply, answer);
         Ok(())
     }
 }
