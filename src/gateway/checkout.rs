@@ -14,8 +14,10 @@ use super::GatewayState;
 
 /// Header carrying the client's idempotency key.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
-/// Longest simulated payment latency an admin may set, in ms.
-const MAX_PAYMENT_LATENCY_MS: u64 = 10_000;
+/// Longest simulated payment latency an admin may set, in ms: the owner
+/// serves one order at a time, so a slower provider would delay its
+/// replication heartbeats.
+const MAX_PAYMENT_LATENCY_MS: u64 = 1_000;
 
 /// An order as the API shows it.
 #[derive(Debug, Serialize, Deserialize)]

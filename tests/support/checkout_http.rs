@@ -8,6 +8,7 @@
 //! client loops can treat it as "outcome unknown" and retry the same key.
 //! Bodies are JSON (panics otherwise).
 
+use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::http::http_get_within;
-use super::TestCluster;
+use super::{ClusterView, TestCluster};
 
 /// Default budget of a checkout: more than the gateway's own 8 s deadline.
 pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -79,39 +80,92 @@ pub struct Call<'a> {
     pub timeout: Duration,
 }
 
-impl TestCluster {
-    /// `method path` on node `i` as `call` says, with an optional JSON body;
-    /// `(status, JSON body)`, `None` if unreachable or late.
-    pub fn user_request(
-        &self,
-        i: usize,
-        method: Method,
-        path: &str,
-        call: Call<'_>,
-        body: Option<&Value>,
-    ) -> Option<(u16, Value)> {
-        let mut request = client()
-            .request(
-                method.clone(),
-                format!("http://{}{path}", self.http_addr(i)),
-            )
-            .timeout(call.timeout)
-            .bearer_auth(call.token);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        if let Some(key) = call.key {
-            request = request.header("idempotency-key", key);
-        }
-        let response = request.send().ok()?;
-        let status = response.status().as_u16();
-        let text = response.text().ok()?;
-        let value = serde_json::from_str(&text).unwrap_or_else(|e| {
-            panic!("n{i}: {method} {path}: {status} with a non-JSON body ({e}): {text:?}")
-        });
-        Some((status, value))
+/// `method path` on `addr` as `call` says, with an optional JSON body;
+/// `(status, JSON body)`, `None` if unreachable or late. Panics if a body
+/// is not JSON (every answer of the API is).
+pub fn user_request(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    call: Call<'_>,
+    body: Option<&Value>,
+) -> Option<(u16, Value)> {
+    let mut request = client()
+        .request(method.clone(), format!("http://{addr}{path}"))
+        .timeout(call.timeout)
+        .bearer_auth(call.token);
+    if let Some(body) = body {
+        request = request.json(body);
     }
+    if let Some(key) = call.key {
+        request = request.header("idempotency-key", key);
+    }
+    let response = request.send().ok()?;
+    let status = response.status().as_u16();
+    let text = response.text().ok()?;
+    let value = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!("{addr}: {method} {path}: {status} with a non-JSON body ({e}): {text:?}")
+    });
+    Some((status, value))
+}
 
+/// `POST /api/checkout` on `addr` within `timeout`.
+pub fn checkout_at(
+    addr: SocketAddr,
+    token: &str,
+    key: Option<&str>,
+    timeout: Duration,
+) -> Option<(u16, Value)> {
+    let call = Call {
+        token,
+        key,
+        timeout,
+    };
+    user_request(addr, Method::POST, "/api/checkout", call, None)
+}
+
+/// `POST /api/cart/items` of `quantity` units of `product_id` on `addr`
+/// within `timeout`.
+pub fn add_to_cart_at(
+    addr: SocketAddr,
+    token: &str,
+    (product_id, quantity): (u64, u32),
+    key: Option<&str>,
+    timeout: Duration,
+) -> Option<(u16, Value)> {
+    let body = json!({ "product_id": product_id, "quantity": quantity });
+    let call = Call {
+        token,
+        key,
+        timeout,
+    };
+    user_request(addr, Method::POST, "/api/cart/items", call, Some(&body))
+}
+
+/// `(product_id, quantity)` of the items of the token's user's cart on
+/// `addr`; `None` unless it answers 200 within `timeout`.
+pub fn cart_items_at(addr: SocketAddr, token: &str, timeout: Duration) -> Option<Vec<(u64, u64)>> {
+    let call = Call {
+        token,
+        key: None,
+        timeout,
+    };
+    match user_request(addr, Method::GET, "/api/cart", call, None)? {
+        (200, cart) => Some(
+            cart["items"]
+                .as_array()?
+                .iter()
+                .map(|item| {
+                    let id = item["product_id"].as_u64().expect("product_id");
+                    (id, item["quantity"].as_u64().expect("quantity"))
+                })
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+impl TestCluster {
     /// `POST /api/checkout` on node `i` within `timeout`.
     pub fn checkout_within(
         &self,
@@ -120,63 +174,12 @@ impl TestCluster {
         key: Option<&str>,
         timeout: Duration,
     ) -> Option<(u16, Value)> {
-        let call = Call {
-            token,
-            key,
-            timeout,
-        };
-        self.user_request(i, Method::POST, "/api/checkout", call, None)
+        checkout_at(self.http_addr(i), token, key, timeout)
     }
 
     /// `POST /api/checkout` on node `i` within [`CHECKOUT_TIMEOUT`].
     pub fn checkout(&self, i: usize, token: &str, key: Option<&str>) -> Option<(u16, Value)> {
         self.checkout_within(i, token, key, CHECKOUT_TIMEOUT)
-    }
-
-    /// `POST /api/cart/items` on node `i` within `timeout`.
-    pub fn add_to_cart_within(
-        &self,
-        i: usize,
-        token: &str,
-        (product_id, quantity): (u64, u32),
-        key: Option<&str>,
-        timeout: Duration,
-    ) -> Option<(u16, Value)> {
-        let body = json!({ "product_id": product_id, "quantity": quantity });
-        let call = Call {
-            token,
-            key,
-            timeout,
-        };
-        self.user_request(i, Method::POST, "/api/cart/items", call, Some(&body))
-    }
-
-    /// `(product_id, quantity)` of the items of the user's cart on node
-    /// `i`; `None` unless it answers 200 within `timeout`.
-    pub fn cart_items_within(
-        &self,
-        i: usize,
-        token: &str,
-        timeout: Duration,
-    ) -> Option<Vec<(u64, u64)>> {
-        let call = Call {
-            token,
-            key: None,
-            timeout,
-        };
-        match self.user_request(i, Method::GET, "/api/cart", call, None)? {
-            (200, cart) => Some(
-                cart["items"]
-                    .as_array()?
-                    .iter()
-                    .map(|item| {
-                        let id = item["product_id"].as_u64().expect("product_id");
-                        (id, item["quantity"].as_u64().expect("quantity"))
-                    })
-                    .collect(),
-            ),
-            _ => None,
-        }
     }
 
     /// The orders of the token's user as node `i` serves them; `None`
@@ -187,7 +190,7 @@ impl TestCluster {
             key: None,
             timeout: STATUS_TIMEOUT,
         };
-        match self.user_request(i, Method::GET, "/api/orders", call, None)? {
+        match user_request(self.http_addr(i), Method::GET, "/api/orders", call, None)? {
             (200, list) => list["items"].as_array().cloned(),
             _ => None,
         }
@@ -201,7 +204,8 @@ impl TestCluster {
             key: None,
             timeout: STATUS_TIMEOUT,
         };
-        match self.user_request(i, Method::GET, "/api/admin/orders", call, None)? {
+        let addr = self.http_addr(i);
+        match user_request(addr, Method::GET, "/api/admin/orders", call, None)? {
             (200, list) => list["items"].as_array().cloned(),
             _ => None,
         }
@@ -264,7 +268,7 @@ impl TestCluster {
     /// Restarts of `payment-worker` in `node`'s tree as `observer` reports
     /// it; `None` if not reported.
     pub fn payment_restarts(&self, observer: usize, node: usize) -> Option<u64> {
-        let view = self.cluster_view(observer)?;
+        let view: ClusterView = serde_json::from_value(self.cluster_json(observer)?).ok()?;
         let tree = view.trees.get(&self.name(node))?;
         Some(tree.find("checkout")?.find("payment-worker")?.restarts)
     }

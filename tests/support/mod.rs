@@ -27,14 +27,19 @@
 //! a deadline, [`shop`] speaks the store's API (products, search,
 //! accounts, admin routes), and [`reader`] keeps reading through some
 //! gateways in the background while a test breaks the cluster;
-//! [`cart_http`] calls the cart routes with a bearer token.
+//! [`cart_http`] calls the cart routes with a bearer token;
+//! [`checkout_http`] speaks checkout, orders and payment settings, and
+//! [`orderer`] keeps buying in the background while a test breaks the
+//! cluster.
 
 // Each test binary that includes this module uses a subset of it.
 #![allow(dead_code, unused_imports)]
 
 mod cart_http;
+mod checkout_http;
 mod http;
 mod node;
+mod orderer;
 mod reader;
 mod shop;
 mod view;
@@ -54,7 +59,9 @@ use nix::sys::signal::Signal;
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::Value;
 
+pub use checkout_http::{unix_ms, CheckoutView, CHECKOUT_TIMEOUT};
 pub use http::{http_get, http_get_within, http_post, http_put, HTTP_TIMEOUT, WRITE_TIMEOUT};
+pub use orderer::{max_gap_ms, Ack, OrderLog, Orderer, OrdererConfig};
 pub use reader::{BackgroundReader, ReadLog};
 pub use shop::DEMO_PASSWORD;
 pub use view::{ClusterView, ServiceView, TreeView};

@@ -39,9 +39,9 @@ pub const TICK: Duration = Duration::from_millis(100);
 /// the owner was not seen going down (start, rejoin).
 const PROMOTE_GRACE: Duration = Duration::from_millis(600);
 /// Wait without an owner before any node with quorum tries.
-const PROMOTE_FALLBACK: Duration = Duration::from_secs(3);
+const PROMOTE_FALLBACK: Duration = Duration::from_secs(4);
 /// An owner not heard from for this long is forgotten.
-const OWNER_SILENCE: Duration = Duration::from_millis(1500);
+const OWNER_SILENCE: Duration = Duration::from_millis(2500);
 /// Protocol tag of records in the journal.
 const RECORD_TAG: &str = "bazaar.checkout.record.v1";
 
