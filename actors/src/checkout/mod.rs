@@ -22,6 +22,7 @@ pub mod model;
 mod owner;
 pub mod payment;
 pub mod protocol;
+mod publish;
 pub mod replica;
 pub mod supervisor;
 

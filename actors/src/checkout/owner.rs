@@ -24,7 +24,6 @@ use super::protocol::{
 use super::replica::{CheckoutReplica, Role};
 use crate::cart::model::RequestId;
 use crate::cart::CartClient;
-use crate::catalog::model::ProductPatch;
 use crate::catalog::CatalogClient;
 
 /// Timeout of a promise or append to one peer.
@@ -33,6 +32,8 @@ const PEER_TIMEOUT: Duration = Duration::from_millis(400);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
 /// Replication rounds an order gets to reach a majority.
 const COMMIT_ROUNDS: usize = 3;
+/// Longest wait for an admin's stock change to reach the catalog.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Extra time a charge may take beyond the provider's configured latency.
 const PAYMENT_SLACK: Duration = Duration::from_secs(2);
 
@@ -415,11 +416,11 @@ impl CheckoutReplica {
             .keys()
             .map(|id| (*id, self.book.available(*id)))
             .collect();
+        self.publisher.publish(stock);
         tokio::spawn(async move {
             if let Err(err) = carts.clear_once(&user, request_id).await {
                 tracing::warn!(%user, error = %err, "cannot clear the cart after an order");
             }
-            publish_stock(stock).await;
         });
     }
 
@@ -440,21 +441,9 @@ impl CheckoutReplica {
                 "stock change not confirmed by a majority".into(),
             )));
         }
-        publish_stock(vec![(product_id, stock)]).await;
+        self.publisher
+            .publish_and_wait(vec![(product_id, stock)], PUBLISH_TIMEOUT)
+            .await;
         Ok(Ok(()))
-    }
-}
-
-/// Writes stock levels into the catalog (absolute values: repeatable).
-async fn publish_stock(stock: Vec<(u64, u32)>) {
-    let catalog = CatalogClient::new();
-    for (product_id, available) in stock {
-        let patch = ProductPatch {
-            stock: Some(available),
-            ..ProductPatch::default()
-        };
-        if let Err(err) = catalog.update(product_id, patch).await {
-            tracing::warn!(product = product_id, error = %err, "cannot publish stock to the catalog");
-        }
     }
 }

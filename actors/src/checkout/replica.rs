@@ -32,6 +32,7 @@ use super::protocol::{
     CheckoutProtocol, CheckoutReply, CheckoutRequest, CheckoutStatus, PaymentSettings,
     CHECKOUT_GROUP,
 };
+use super::publish::StockPublisher;
 
 /// How often a replica checks ownership and the owner replicates.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -92,6 +93,8 @@ pub struct CheckoutReplica {
     pub(super) owner_lost: bool,
     pub(super) view: watch::Receiver<MembershipView>,
     pub(super) payment: Arc<Mutex<PaymentSettings>>,
+    /// Publishes stock levels to the catalog, in commit order.
+    pub(super) publisher: StockPublisher,
     ticker: JoinHandle<()>,
 }
 
@@ -144,6 +147,7 @@ impl Actor for CheckoutReplicaActor {
             owner_lost: false,
             view: args.view,
             payment: args.payment,
+            publisher: StockPublisher::spawn(),
             ticker,
         };
         replica.apply_committed();
