@@ -182,6 +182,12 @@ impl TestCluster {
         self.checkout_within(i, token, key, CHECKOUT_TIMEOUT)
     }
 
+    /// `(product_id, quantity)` of the token's user's cart on node `i`;
+    /// `None` unless it answers 200 within [`STATUS_TIMEOUT`].
+    pub fn cart_items(&self, i: usize, token: &str) -> Option<Vec<(u64, u64)>> {
+        cart_items_at(self.http_addr(i), token, STATUS_TIMEOUT)
+    }
+
     /// The orders of the token's user as node `i` serves them; `None`
     /// unless it answers 200.
     pub fn user_orders(&self, i: usize, token: &str) -> Option<Vec<Value>> {
@@ -257,7 +263,7 @@ impl TestCluster {
             .all(|v| v.owner.as_deref() == Some(owner.as_str()) && v.epoch == first.epoch);
         let owner_view = views.iter().find(|v| v.node == owner);
         let confirmed = owner_view.is_none_or(|v| v.role == "owner");
-        (agree && confirmed).then(|| (owner, first.epoch))
+        (agree && confirmed).then_some((owner, first.epoch))
     }
 
     /// The number of the node named `name` (`n2` is 2).

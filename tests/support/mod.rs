@@ -30,7 +30,7 @@
 //! [`cart_http`] calls the cart routes with a bearer token;
 //! [`checkout_http`] speaks checkout, orders and payment settings, and
 //! [`orderer`] keeps buying in the background while a test breaks the
-//! cluster.
+//! cluster, and [`order_audit`] checks orders against what was acknowledged.
 
 // Each test binary that includes this module uses a subset of it.
 #![allow(dead_code, unused_imports)]
@@ -39,6 +39,7 @@ mod cart_http;
 mod checkout_http;
 mod http;
 mod node;
+mod order_audit;
 mod orderer;
 mod reader;
 mod shop;
@@ -61,6 +62,10 @@ use serde_json::Value;
 
 pub use checkout_http::{unix_ms, CheckoutView, CHECKOUT_TIMEOUT};
 pub use http::{http_get, http_get_within, http_post, http_put, HTTP_TIMEOUT, WRITE_TIMEOUT};
+pub use order_audit::{
+    expect_stock, order_key, order_problems, restock, settled_orders, stock_after,
+    stocked_products, Product, SETTLE_TIMEOUT,
+};
 pub use orderer::{max_gap_ms, Ack, OrderLog, Orderer, OrdererConfig};
 pub use reader::{BackgroundReader, ReadLog};
 pub use shop::DEMO_PASSWORD;

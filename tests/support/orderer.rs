@@ -7,7 +7,9 @@
 //! retrying the SAME key on 503, a timeout or a connection error until a
 //! 2xx: an order retried with its key is never placed twice, so a client
 //! may always retry. A 409 (empty cart) means the order was lost between
-//! two attempts and is a failure; so is any other answer.
+//! two attempts and is a failure; so is any other answer, a cart not
+//! cleared within [`CART_CLEAR_WAIT`] after an order, and an order that
+//! bought anything but the one unit added.
 //!
 //! [`Orderer::stop`] ends the loop after the round in progress: a key
 //! already sent is retried until it is resolved (or its deadline passes,
@@ -106,8 +108,6 @@ pub struct OrderLog {
     pub acks: Vec<Ack>,
     /// Every broken expectation.
     pub failures: Vec<String>,
-    /// Observations that are not failures (a cart not cleared in time).
-    pub notes: Vec<String>,
     /// Checkout requests sent.
     pub checkout_requests: u64,
     /// Outcomes of checkout requests: `"201"`, `"503"`, `"no answer"`…
@@ -185,7 +185,7 @@ fn order_until(config: &OrdererConfig, stop: &AtomicBool, acked: &AtomicU64) -> 
     let mut round = 0;
     while !stop.load(Ordering::Relaxed) {
         round += 1;
-        wait_for_empty_cart(config, round, &mut log);
+        wait_for_empty_cart(config, &mut log);
         if !add_one(config, round, &mut log) {
             break;
         }
@@ -201,7 +201,10 @@ fn order_until(config: &OrdererConfig, stop: &AtomicBool, acked: &AtomicU64) -> 
     log
 }
 
-fn wait_for_empty_cart(config: &OrdererConfig, round: u32, log: &mut OrderLog) {
+/// Waits until the cart is empty: the owner clears it after every order.
+/// A cart still holding what an acknowledged order bought is a failure
+/// (the next order would buy it again).
+fn wait_for_empty_cart(config: &OrdererConfig, log: &mut OrderLog) {
     let deadline = Instant::now() + CART_CLEAR_WAIT;
     let mut last = None;
     while Instant::now() < deadline {
@@ -211,8 +214,19 @@ fn wait_for_empty_cart(config: &OrdererConfig, round: u32, log: &mut OrderLog) {
         }
         thread::sleep(RETRY_PAUSE);
     }
-    log.notes.push(format!(
-        "{} round {round}: cart not empty {CART_CLEAR_WAIT:?} after the previous order: {last:?}",
+    let previous = log.acks.last().map_or("no order yet".to_string(), |ack| {
+        format!(
+            "{} acknowledged {} as {} (epoch {}) after {} attempts, {} ms ago",
+            ack.key,
+            ack.status,
+            ack.order_id,
+            ack.epoch,
+            ack.attempts,
+            unix_ms() - ack.at_ms
+        )
+    });
+    log.failures.push(format!(
+        "{}: cart not cleared after an order: {last:?} {CART_CLEAR_WAIT:?} after {previous}",
         config.tag
     ));
 }
@@ -272,6 +286,14 @@ fn buy(config: &OrdererConfig, round: u32, log: &mut OrderLog) -> Option<Ack> {
                     sent_ms,
                     attempts,
                 };
+                if ack.items() != [(config.product, 1)] {
+                    log.failures.push(format!(
+                        "{} {key}: the cart held one unit of {}, the order bought {:?}",
+                        config.tag,
+                        config.product,
+                        ack.items()
+                    ));
+                }
                 if ack.order["idempotency_key"] != key.as_str() || ack.order_id.is_empty() {
                     log.failures.push(format!(
                         "{} {key}: a 2xx for another order: {}",

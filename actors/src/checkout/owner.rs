@@ -362,7 +362,6 @@ impl CheckoutReplica {
             )));
         }
         tracing::info!(node = %self.node, order = %order.order_id, user, total_cents, "order confirmed");
-        self.after_commit(user, key, &wanted);
         Ok(Ok((order, true)))
     }
 
@@ -405,20 +404,20 @@ impl CheckoutReplica {
             .map_err(|err| CheckoutFailure::PaymentFailed(err.to_string()))
     }
 
-    /// After an order committed: empty the cart and publish the new stock
-    /// to the catalog, in the background (both are repeatable).
-    fn after_commit(&self, user: &str, key: &str, sold: &BTreeMap<u64, u32>) {
-        let user = user.to_string();
-        let carts = CartClient::new();
-        // Derived from the order's key: a repeated clear is applied once.
-        let request_id = RequestId::from_key("checkout.clear", key);
-        let stock: Vec<(u64, u32)> = sold
-            .keys()
-            .map(|id| (*id, self.book.available(*id)))
+    /// After an order committed: empty the buyer's cart and publish the new
+    /// stock, in the background (both are repeatable, and the cart change
+    /// carries an id derived from the key, so it applies once).
+    pub(super) fn after_commit(&self, order: &Order) {
+        let stock: Vec<(u64, u32)> = order
+            .items
+            .iter()
+            .map(|item| (item.product_id, self.book.available(item.product_id)))
             .collect();
         self.publisher.publish(stock);
+        let user = order.user.clone();
+        let request_id = RequestId::from_key("checkout.clear", &order.idempotency_key);
         tokio::spawn(async move {
-            if let Err(err) = carts.clear_once(&user, request_id).await {
+            if let Err(err) = CartClient::new().clear_once(&user, request_id).await {
                 tracing::warn!(%user, error = %err, "cannot clear the cart after an order");
             }
         });

@@ -286,15 +286,29 @@ impl CheckoutReplica {
     }
 
     /// Applies newly committed records to the order book.
+    ///
+    /// The owner also carries out what follows from each newly committed
+    /// order (clearing the cart, publishing stock), whoever appended it:
+    /// an order inherited through a failover gets the same follow-up as
+    /// one placed here.
     pub(super) fn apply_committed(&mut self) {
         let commit = self.log.commit();
         if commit <= self.applied {
             return;
         }
+        let mut committed_orders = Vec::new();
         for entry in &self.log.entries()[self.applied as usize..commit as usize] {
             self.book.apply(&entry.record);
+            if let Record::Order(order) = &entry.record {
+                committed_orders.push(order.clone());
+            }
         }
         self.applied = commit;
+        if matches!(self.role, Role::Owner { .. }) {
+            for order in &committed_orders {
+                self.after_commit(order);
+            }
+        }
         let journal = &self.journal;
         // A lagging commit hint only delays a restarted node's view of
         // orders; it is not needed for safety.
