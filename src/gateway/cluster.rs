@@ -30,12 +30,7 @@ pub async fn readyz(State(state): State<GatewayState>) -> Response {
     }
     let host = state.host.borrow().clone();
     if !host.all_running() {
-        let waiting: Vec<&str> = host
-            .services
-            .iter()
-            .filter(|(_, running)| !**running)
-            .map(|(name, _)| name.as_str())
-            .collect();
+        let waiting = host.waiting();
         let message = if waiting.is_empty() {
             "no service placed yet".to_string()
         } else {

@@ -3,10 +3,12 @@
 //!
 //! ```text
 //! ServiceHost (reconciler, one per node)
-//! ├── catalog   replica on every node   (see crate::catalog)
-//! ├── search    replica on every node   (see crate::search)
+//! ├── reporter  answers Report for /api/cluster (in pg group bazaar.node)
+//! ├── auth      replica on every node   (see crate::auth)
 //! ├── cart      shards by user, a backup each (see crate::cart)
-//! └── auth      replica on every node   (see crate::auth)
+//! ├── catalog   replica on every node   (see crate::catalog)
+//! ├── checkout  log replica on every node, one owner (see crate::checkout)
+//! └── search    replica on every node   (see crate::search)
 //! ```
 //!
 //! Placement is computed, not coordinated: every node applies the same
@@ -17,15 +19,18 @@
 //! starts the service again after a backoff, so one broken service never
 //! takes the node down.
 //!
-//! The host is also the node's reporter: it answers [`HostRequest::Report`]
-//! (services, roles, supervision trees with restart counters) for
-//! `/api/cluster`, locally or from other nodes through [`NODE_GROUP`].
+//! The reconciler publishes what it runs (a `watch` of [`HostStatus`]); a
+//! separate reporter answers [`HostRequest::Report`] (services, roles,
+//! supervision trees with restart counters) for `/api/cluster`, locally or
+//! from other nodes through [`NODE_GROUP`], so a report never waits behind
+//! a service that is starting.
 
 pub mod client;
 pub mod manifest;
 pub mod protocol;
 mod reconciler;
+mod reporter;
 
 pub use client::HostClient;
 pub use protocol::{HostProtocol, HostReply, HostRequest, NodeReport, ServiceStatus, NODE_GROUP};
-pub use reconciler::{start, HostHandle, HostStatus};
+pub use reconciler::{start, HostHandle, HostStatus, PlacedService};

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bazaar_cluster::directory;
 use bazaar_cluster::member::MembershipView;
 use bazaar_cluster::placement::{assign, candidates, Manifest, Role};
 use bazaar_cluster::remote::{self, ServiceMsg};
@@ -13,31 +12,52 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::watch;
 
 use super::manifest::{manifest, supervisor_for};
-use super::protocol::{
-    HostProtocol, HostReply, HostRequest, NodeReport, ServiceStatus, NODE_GROUP,
-};
+use super::protocol::{HostProtocol, HostReply, HostRequest};
+use super::reporter::{HostReporter, ReporterArgs};
 use crate::context::ServiceContext;
-use crate::supervision::{spawn_supervisor, tree_of, SupervisorMsg, SupervisorSpec, TreeReport};
+use crate::supervision::{spawn_supervisor, SupervisorMsg, SupervisorSpec};
 
 /// First wait before a service that escalated starts again; doubles per
 /// escalation up to [`MAX_ESCALATION_BACKOFF`].
 const ESCALATION_BACKOFF: Duration = Duration::from_millis(500);
 /// Longest wait before restarting a service that escalated.
 const MAX_ESCALATION_BACKOFF: Duration = Duration::from_secs(10);
-/// Timeout for a service supervisor's tree.
-const TREE_TIMEOUT: Duration = Duration::from_millis(150);
 
-/// Which services are placed here and whether all of them run.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A service placed on this node, as the host last left it.
+#[derive(Debug, Clone)]
+pub struct PlacedService {
+    /// Its supervisor, `None` while it waits to be restarted.
+    pub supervisor: Option<ActorRef<SupervisorMsg>>,
+    /// Its role here.
+    pub role: Role,
+    /// Times it exhausted its budget and was restarted whole.
+    pub escalations: u64,
+}
+
+/// Which services are placed here and how they run.
+#[derive(Debug, Clone, Default)]
 pub struct HostStatus {
-    /// Services placed on this node, by name, with `true` when running.
-    pub services: BTreeMap<String, bool>,
+    /// Services placed on this node, by name.
+    pub services: BTreeMap<String, PlacedService>,
 }
 
 impl HostStatus {
     /// True when every service placed here runs (and at least one is placed).
     pub fn all_running(&self) -> bool {
-        !self.services.is_empty() && self.services.values().all(|running| *running)
+        !self.services.is_empty()
+            && self
+                .services
+                .values()
+                .all(|service| service.supervisor.is_some())
+    }
+
+    /// Names of placed services that do not run.
+    pub fn waiting(&self) -> Vec<&str> {
+        self.services
+            .iter()
+            .filter(|(_, service)| service.supervisor.is_none())
+            .map(|(name, _)| name.as_str())
+            .collect()
     }
 }
 
@@ -62,7 +82,19 @@ pub async fn start(
         view,
         status_tx,
     };
+    let node = args.ctx.node.clone();
     let (actor, _) = Actor::spawn(Some("bazaar.host".into()), Reconciler, args).await?;
+    // The reporter is linked to the reconciler: it stops with it.
+    Actor::spawn_linked(
+        None,
+        HostReporter,
+        ReporterArgs {
+            node,
+            status: status.clone(),
+        },
+        actor.get_cell(),
+    )
+    .await?;
     Ok(HostHandle { actor, status })
 }
 
@@ -100,7 +132,6 @@ impl Actor for Reconciler {
         myself: ActorRef<Self::Msg>,
         args: ReconcilerArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        directory::join(NODE_GROUP, &args.ctx.node, &myself);
         let mut changes = args.view.clone();
         let notify = myself.clone();
         tokio::spawn(async move {
@@ -135,7 +166,9 @@ impl Actor for Reconciler {
                 state.reconcile(&myself).await;
                 HostReply::Ack
             }
-            HostRequest::Report => HostReply::Report(Box::new(state.report(&myself).await)),
+            // Reports are the reporter's job; the reconciler is not in the
+            // node group.
+            HostRequest::Report => return Ok(()),
         };
         remote::answer(reply, answer);
         Ok(())
@@ -262,81 +295,17 @@ impl ReconcilerState {
         let services = self
             .services
             .iter()
-            .map(|(name, service)| (name.clone(), service.supervisor.is_some()))
+            .map(|(name, service)| {
+                let placed = PlacedService {
+                    supervisor: service.supervisor.clone(),
+                    role: service.role.clone(),
+                    escalations: service.escalations,
+                };
+                (name.clone(), placed)
+            })
             .collect();
         self.args.status_tx.send_replace(HostStatus { services });
     }
-
-    async fn report(&self, myself: &ActorRef<ServiceMsg<HostProtocol>>) -> NodeReport {
-        // Ask every service supervisor at once; one slow tree costs one
-        // timeout, not one per service.
-        let mut asks = tokio::task::JoinSet::new();
-        for (name, service) in &self.services {
-            if let Some(supervisor) = service.supervisor.clone() {
-                let name = name.clone();
-                asks.spawn(async move { (name, tree_of(&supervisor, TREE_TIMEOUT).await) });
-            }
-        }
-        let mut trees = BTreeMap::new();
-        while let Some(Ok((name, tree))) = asks.join_next().await {
-            if let Some(tree) = tree {
-                trees.insert(name, tree);
-            }
-        }
-
-        let mut services = Vec::new();
-        let mut children = Vec::new();
-        for (name, service) in &self.services {
-            let mut tree = trees.remove(name).unwrap_or_else(|| TreeReport {
-                name: name.clone(),
-                actor_id: String::new(),
-                kind: "supervisor".into(),
-                strategy: None,
-                restarts: 0,
-                failures: 0,
-                status: "restarting".into(),
-                children: Vec::new(),
-            });
-            // The host is this supervisor's parent: its counters are the
-            // host's restarts of the whole service.
-            tree.restarts = service.escalations;
-            tree.failures = service.escalations;
-            services.push(ServiceStatus {
-                name: name.clone(),
-                role: role_name(&service.role).into(),
-                status: if service.supervisor.is_some() {
-                    "running".into()
-                } else {
-                    "restarting".into()
-                },
-                restarts: restarts_below(&tree),
-                escalations: service.escalations,
-            });
-            children.push(tree);
-        }
-        NodeReport {
-            node: self.args.ctx.node.clone(),
-            services,
-            tree: TreeReport {
-                name: format!("host@{}", self.args.ctx.node),
-                actor_id: myself.get_id().to_string(),
-                kind: "supervisor".into(),
-                strategy: Some("placement".into()),
-                restarts: 0,
-                failures: 0,
-                status: "running".into(),
-                children,
-            },
-        }
-    }
-}
-
-/// Restarts of every actor below `tree` (not of `tree` itself).
-fn restarts_below(tree: &TreeReport) -> u64 {
-    tree.children
-        .iter()
-        .map(|child| child.restarts + restarts_below(child))
-        .sum()
 }
 
 /// Whether a service running in role `running` can stay as it is in role
@@ -346,14 +315,5 @@ fn same_role(running: &Role, placed: &Role) -> bool {
     match (running, placed) {
         (Role::Shards { .. }, Role::Shards { .. }) => true,
         _ => running == placed,
-    }
-}
-
-fn role_name(role: &Role) -> &'static str {
-    match role {
-        Role::Replica => "replica",
-        Role::Owner => "owner",
-        Role::Standby => "standby",
-        Role::Shards { .. } => "shards",
     }
 }
