@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 
 use crate::cli::UpArgs;
 use crate::config;
-use observer::{consensus, poll_all, Observer};
+use observer::{checkout_owner, consensus, poll_all, Observer};
 use plan::{check_ports_free, plan, NodePlan};
 use process::{describe, Exited, NodeProcess};
 
@@ -185,6 +185,9 @@ impl Launcher {
                     }
                     for (name, old, new) in observer.update(states) {
                         say(format!("{name} {new} (was {old})"));
+                    }
+                    if let Some(line) = observer.update_owner(checkout_owner(&reports)) {
+                        say(line);
                     }
                 }
             }

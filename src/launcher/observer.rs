@@ -73,9 +73,38 @@ pub fn consensus(names: &[String], reports: &[Option<ClusterReport>]) -> BTreeMa
 #[derive(Debug, Default)]
 pub struct Observer {
     last: BTreeMap<String, String>,
+    /// The checkout owner and epoch last reported.
+    owner: Option<(String, u64)>,
+}
+
+/// The checkout owner the answering nodes agree on: the one of the highest
+/// epoch any of them follows.
+pub fn checkout_owner(reports: &[Option<ClusterReport>]) -> Option<(String, u64)> {
+    reports
+        .iter()
+        .flatten()
+        .filter_map(|report| {
+            let status = report.checkout.as_ref()?;
+            Some((status.owner.clone()?, status.epoch))
+        })
+        .max_by_key(|(_, epoch)| *epoch)
 }
 
 impl Observer {
+    /// Records the checkout owner; returns a line when it changed.
+    pub fn update_owner(&mut self, owner: Option<(String, u64)>) -> Option<String> {
+        let Some((name, epoch)) = owner else {
+            return None;
+        };
+        let line = match &self.owner {
+            Some((old, old_epoch)) if *old == name && *old_epoch == epoch => return None,
+            Some((old, _)) => format!("checkout owner {name} (epoch {epoch}), was {old}"),
+            None => format!("checkout owner {name} (epoch {epoch})"),
+        };
+        self.owner = Some((name, epoch));
+        Some(line)
+    }
+
     /// Records a round; returns `(member, old, new)` for every change.
     pub fn update(&mut self, states: BTreeMap<String, String>) -> Vec<(String, String, String)> {
         let mut changes = Vec::new();
@@ -146,5 +175,46 @@ mod tests {
             observer.update(states),
             vec![("n2".to_string(), "up".to_string(), "down".to_string())]
         );
+    }
+
+    #[test]
+    fn the_checkout_owner_of_the_highest_epoch_is_reported_once() {
+        use bazaar_actors::checkout::protocol::CheckoutStatus;
+        let with_owner = |node: &str, owner: Option<&str>, epoch: u64| {
+            let mut report = report(node, &[]);
+            if let Some(report) = report.as_mut() {
+                report.checkout = Some(CheckoutStatus {
+                    node: node.into(),
+                    role: "follower".into(),
+                    owner: owner.map(str::to_string),
+                    standby: None,
+                    epoch,
+                    log_length: 0,
+                    commit_index: 0,
+                });
+            }
+            report
+        };
+        let mut observer = Observer::default();
+        let before = [
+            with_owner("n2", Some("n1"), 1),
+            with_owner("n3", Some("n1"), 1),
+        ];
+        assert_eq!(
+            observer.update_owner(checkout_owner(&before)),
+            Some("checkout owner n1 (epoch 1)".to_string())
+        );
+        assert_eq!(observer.update_owner(checkout_owner(&before)), None);
+        // n3 still follows the dead owner while n2 took over.
+        let after = [
+            with_owner("n2", Some("n2"), 2),
+            with_owner("n3", Some("n1"), 1),
+            None,
+        ];
+        assert_eq!(
+            observer.update_owner(checkout_owner(&after)),
+            Some("checkout owner n2 (epoch 2), was n1".to_string())
+        );
+        assert_eq!(observer.update_owner(checkout_owner(&[None])), None);
     }
 }
