@@ -93,9 +93,7 @@ pub fn checkout_owner(reports: &[Option<ClusterReport>]) -> Option<(String, u64)
 impl Observer {
     /// Records the checkout owner; returns a line when it changed.
     pub fn update_owner(&mut self, owner: Option<(String, u64)>) -> Option<String> {
-        let Some((name, epoch)) = owner else {
-            return None;
-        };
+        let (name, epoch) = owner?;
         let line = match &self.owner {
             Some((old, old_epoch)) if *old == name && *old_epoch == epoch => return None,
             Some((old, _)) => format!("checkout owner {name} (epoch {epoch}), was {old}"),
