@@ -189,6 +189,7 @@ mod tests {
                     epoch,
                     log_length: 0,
                     commit_index: 0,
+                    since_ms: 0,
                 });
             }
             report

@@ -229,6 +229,7 @@ impl CheckoutReplica {
         self.log.commit_to(commit);
         if commit >= last && !*active {
             *active = true;
+            self.owner_since_ms = unix_ms_now();
             tracing::info!(node = %self.node, epoch, "checkout owner active");
         }
         self.apply_committed();

@@ -118,6 +118,10 @@ pub struct CheckoutStatus {
     pub log_length: u64,
     /// Entries known committed.
     pub commit_index: u64,
+    /// When this replica learned of its owner (or became it), ms since the
+    /// Unix epoch.
+    #[serde(default)]
+    pub since_ms: u64,
 }
 
 /// Replies of a checkout replica.

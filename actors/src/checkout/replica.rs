@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use bazaar_cluster::codec;
 use bazaar_cluster::directory;
 use bazaar_cluster::member::MembershipView;
+use bazaar_cluster::membership::table::unix_ms_now;
 use bazaar_cluster::placement::{assign, Candidate, Manifest};
 use bazaar_cluster::remote::ServiceMsg;
 use parking_lot::Mutex;
@@ -91,6 +92,9 @@ pub struct CheckoutReplica {
     pub(super) ownerless_since: Instant,
     /// The known owner's node went down: fail over without grace.
     pub(super) owner_lost: bool,
+    /// When this replica last learned of a new owner (or became one), in
+    /// ms since the Unix epoch.
+    pub(super) owner_since_ms: u64,
     pub(super) view: watch::Receiver<MembershipView>,
     pub(super) payment: Arc<Mutex<PaymentSettings>>,
     /// Publishes stock levels to the catalog, in commit order.
@@ -133,6 +137,20 @@ impl Actor for CheckoutReplicaActor {
         );
         directory::join(CHECKOUT_GROUP, &args.node, &myself);
         let ticker = myself.send_interval(TICK, || ServiceMsg::Cast(CheckoutRequest::Tick));
+        // A membership change is checked at once, not at the next tick: a
+        // failover starts as soon as the owner's node is seen down.
+        let mut changes = args.view.clone();
+        let notify = myself.clone();
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                if notify
+                    .cast(ServiceMsg::Cast(CheckoutRequest::Tick))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
         let now = Instant::now();
         let mut replica = CheckoutReplica {
             node: args.node,
@@ -145,6 +163,7 @@ impl Actor for CheckoutReplicaActor {
             owner_heard: now,
             ownerless_since: now,
             owner_lost: false,
+            owner_since_ms: 0,
             view: args.view,
             payment: args.payment,
             publisher: StockPublisher::spawn(),
@@ -241,6 +260,7 @@ impl CheckoutReplica {
     fn follow(&mut self, owner: String, epoch: u64) {
         if self.owner.as_ref() != Some(&(owner.clone(), epoch)) {
             tracing::info!(node = %self.node, %owner, epoch, "following checkout owner");
+            self.owner_since_ms = unix_ms_now();
         }
         self.owner = Some((owner, epoch));
         self.owner_heard = Instant::now();
@@ -362,6 +382,7 @@ impl CheckoutReplica {
             epoch: self.log.promised(),
             log_length: self.log.last().0,
             commit_index: self.log.commit(),
+            since_ms: self.owner_since_ms,
         }
     }
 
