@@ -1,10 +1,11 @@
-//! The command line: `bazaar node | up | status | kill`.
+//! The command line: `bazaar node | up | status | kill | bench`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::bench::plan::{self as bench_plan, Workload};
 use crate::config;
 
 /// Bazaar: an online store built as microservices on a ractor actor cluster.
@@ -27,6 +28,13 @@ pub enum Command {
     Status(StatusArgs),
     /// SIGKILL a node started by `bazaar up`.
     Kill(KillArgs),
+    /// Kill the checkout owner under load and report the recovery, with numbers.
+    Demo(DemoArgs),
+    /// Measure message throughput, local and across two processes, next to baselines.
+    Bench(BenchArgs),
+    /// The far side of `bazaar bench`, started by it.
+    #[command(hide = true)]
+    BenchPeer(BenchPeerArgs),
 }
 
 /// Flags of `bazaar node`. The cookie comes from `BAZAAR_COOKIE` or `--cookie-file`.
@@ -100,4 +108,68 @@ pub struct KillArgs {
     /// Data directory given to `bazaar up`.
     #[arg(long, default_value = config::DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
+}
+
+/// Flags of `bazaar bench`.
+#[derive(Debug, Args, Clone)]
+pub struct BenchArgs {
+    /// Messages per measurement [default: 200000 per cast or fan-in run (at most
+    /// 256 MiB of payload), 20000 per sequential call run, 100000 per pipelined call run].
+    #[arg(long)]
+    pub messages: Option<u64>,
+    /// Calls in flight in the pipelined call variants (1: sequential only).
+    #[arg(long, default_value_t = bench_plan::DEFAULT_IN_FLIGHT)]
+    pub in_flight: usize,
+    /// Stop each measurement after this many seconds if --messages is not reached first.
+    #[arg(long, default_value_t = bench_plan::DEFAULT_DURATION_SECS)]
+    pub duration: f64,
+    /// Payload size in bytes (32, 1k, 16k); repeatable [default: 32, 1k, 16k].
+    #[arg(long = "payload", value_parser = bench_plan::parse_size)]
+    pub payloads: Vec<usize>,
+    /// Workload to run; repeatable [default: all].
+    #[arg(long = "workload", value_enum)]
+    pub workloads: Vec<Workload>,
+    /// Repeat each measurement this many times; the report shows the median and min/max.
+    #[arg(long, default_value_t = bench_plan::DEFAULT_RUNS)]
+    pub runs: usize,
+    /// Print JSON on stdout instead of a table (and no progress bar).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of the hidden `bazaar bench-peer`.
+#[derive(Debug, Args, Clone)]
+pub struct BenchPeerArgs {
+    /// Address to listen on; port 0 picks free ports for the cluster and TCP listeners.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+}
+
+/// Flags of `bazaar demo`.
+#[derive(Debug, Args, Clone)]
+pub struct DemoArgs {
+    /// Number of nodes of the demo cluster.
+    #[arg(long, default_value_t = config::DEFAULT_NODES)]
+    pub nodes: usize,
+    /// Data directory of the demo cluster (or of the cluster to attach to).
+    #[arg(long, default_value = config::DEFAULT_DEMO_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// HTTP port of n1 (node i: this + i - 1).
+    #[arg(long, default_value_t = config::DEFAULT_DEMO_HTTP_PORT)]
+    pub http_port: u16,
+    /// Cluster port of n1 (node i: this + i - 1).
+    #[arg(long, default_value_t = config::DEFAULT_DEMO_CLUSTER_PORT)]
+    pub cluster_port: u16,
+    /// Use the cluster `bazaar up` runs in --data-dir instead of starting one.
+    #[arg(long)]
+    pub attach: bool,
+    /// Seconds of load before the kill.
+    #[arg(long, default_value_t = 3.0)]
+    pub load_secs: f64,
+    /// Leave the demo cluster running at the end.
+    #[arg(long)]
+    pub keep: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -17,6 +17,12 @@ pub const ADMIN_PASSWORD_ENV: &str = "BAZAAR_ADMIN_PASSWORD";
 pub const ADMIN_PASSWORD_FILE: &str = "admin-password";
 /// Default data directory of `bazaar up` and `bazaar kill`.
 pub const DEFAULT_DATA_DIR: &str = "./bazaar-data";
+/// Default data directory of `bazaar demo`.
+pub const DEFAULT_DEMO_DATA_DIR: &str = "./bazaar-demo";
+/// First HTTP port of a `bazaar demo` cluster (beside a running `up`).
+pub const DEFAULT_DEMO_HTTP_PORT: u16 = 8181;
+/// First cluster port of a `bazaar demo` cluster.
+pub const DEFAULT_DEMO_CLUSTER_PORT: u16 = 7171;
 /// Default number of nodes of `bazaar up`.
 pub const DEFAULT_NODES: usize = 3;
 /// First HTTP port of `bazaar up`; node i gets this + i - 1.

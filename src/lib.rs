@@ -7,11 +7,15 @@
 //! - [`gateway`]: the HTTP API every node serves;
 //! - [`launcher`]: `bazaar up`, a local cluster of child processes;
 //! - [`control`]: `bazaar status` and `bazaar kill`;
+//! - [`demo`]: `bazaar demo`, the kill-a-node story with numbers;
+//! - [`bench`]: `bazaar bench`, message throughput next to baselines;
 //! - [`telemetry`]: structured logs.
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod demo;
 pub mod gateway;
 pub mod launcher;
 pub mod node;

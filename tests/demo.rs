@@ -1,0 +1,61 @@
+//! `bazaar demo` end to end: it starts its own cluster, kills the checkout
+//! owner under load, and its JSON report must show a failover, a rejoin
+//! and every acknowledged order in the shop exactly once.
+
+use std::net::TcpListener;
+use std::process::Command;
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_bazaar");
+
+/// A base port with `count` consecutive free ports from it.
+fn free_port_range(count: u16) -> u16 {
+    for _ in 0..200 {
+        let base: u16 = rand::random_range(20_000..60_000);
+        if (0..count).all(|offset| TcpListener::bind(("127.0.0.1", base + offset)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no range of {count} free ports");
+}
+
+#[test]
+fn the_demo_tells_a_failover_with_no_order_lost() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let http_port = free_port_range(3);
+    let cluster_port = free_port_range(3);
+    let output = Command::new(BIN)
+        .args(["demo", "--json", "--load-secs", "2", "--data-dir"])
+        .arg(data_dir.path())
+        .args(["--http-port", &http_port.to_string()])
+        .args(["--cluster-port", &cluster_port.to_string()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "demo failed: {stdout}\n{stderr}\nup log:\n{}",
+        std::fs::read_to_string(data_dir.path().join("up.log")).unwrap_or_default()
+    );
+    let report: Value = serde_json::from_str(&stdout).expect("json report");
+    println!("{report:#}");
+    assert_eq!(report["all_clear"], true);
+    assert_eq!(report["lost_orders"], 0);
+    assert_eq!(report["duplicate_orders"], 0);
+    assert_eq!(
+        report["reads_failed"], 0,
+        "reads through the survivors never fail"
+    );
+    assert!(report["new_owner"].as_str().is_some());
+    assert_ne!(report["new_owner"], report["killed"]);
+    assert!(report["new_epoch"].as_u64() > report["old_epoch"].as_u64());
+    assert!(report["orders_before"].as_u64().unwrap() > 0);
+    assert!(report["orders_after"].as_u64().unwrap() > 0);
+    assert!(
+        report["detect_ms"].as_u64().unwrap() < 1000,
+        "a killed owner is seen down within a second"
+    );
+    assert!(report["rejoin_ms"].as_u64().is_some());
+}
