@@ -91,6 +91,15 @@ pub enum CartChange {
         /// The product.
         product_id: u64,
     },
+    /// Take `quantity` units of a product out, removing it at zero: what
+    /// checkout does with what was bought. Unlike `Clear`, it commutes with
+    /// adds made meanwhile, so a late one never drops newer items.
+    Subtract {
+        /// The product.
+        product_id: u64,
+        /// Units to take out.
+        quantity: u32,
+    },
     /// Empty the cart.
     Clear,
 }
@@ -228,6 +237,22 @@ impl Cart {
             }
             CartChange::Remove { product_id } => {
                 self.items.remove(&product_id);
+            }
+            CartChange::Subtract {
+                product_id,
+                quantity,
+            } => {
+                let left = self
+                    .items
+                    .get(&product_id)
+                    .copied()
+                    .unwrap_or(0)
+                    .saturating_sub(quantity);
+                if left == 0 {
+                    self.items.remove(&product_id);
+                } else {
+                    self.items.insert(product_id, left);
+                }
             }
             CartChange::Clear => self.items.clear(),
         }

@@ -22,7 +22,7 @@ use super::protocol::{
     PAYMENT_GROUP,
 };
 use super::replica::{CheckoutReplica, Role};
-use crate::cart::model::RequestId;
+use crate::cart::model::{CartChange, RequestId};
 use crate::cart::CartClient;
 use crate::catalog::CatalogClient;
 
@@ -32,6 +32,8 @@ const PEER_TIMEOUT: Duration = Duration::from_millis(400);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
 /// Replication rounds an order gets to reach a majority.
 const COMMIT_ROUNDS: usize = 3;
+/// Longest an acknowledgement waits for the cart to be settled.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest wait for an admin's stock change to reach the catalog.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Extra time a charge may take beyond the provider's configured latency.
@@ -301,6 +303,7 @@ impl CheckoutReplica {
             });
         if let Some((index, order)) = existing {
             return Ok(if self.commit_through(index).await? {
+                let _ = tokio::time::timeout(SETTLE_TIMEOUT, settle_cart(&order)).await;
                 Ok((order, false))
             } else {
                 Err(CheckoutFailure::Unavailable(
@@ -363,6 +366,9 @@ impl CheckoutReplica {
             )));
         }
         tracing::info!(node = %self.node, order = %order.order_id, user, total_cents, "order confirmed");
+        // The buyer sees its cart without the bought items once it has the
+        // acknowledgement (the same change from `after_commit` is a no-op).
+        let _ = tokio::time::timeout(SETTLE_TIMEOUT, settle_cart(&order)).await;
         Ok(Ok((order, true)))
     }
 
@@ -405,9 +411,9 @@ impl CheckoutReplica {
             .map_err(|err| CheckoutFailure::PaymentFailed(err.to_string()))
     }
 
-    /// After an order committed: empty the buyer's cart and publish the new
-    /// stock, in the background (both are repeatable, and the cart change
-    /// carries an id derived from the key, so it applies once).
+    /// After an order committed: take what was bought out of the buyer's
+    /// cart and publish the new stock, in the background (both repeatable;
+    /// the cart changes carry ids derived from the key, so each applies once).
     pub(super) fn after_commit(&self, order: &Order) {
         let stock: Vec<(u64, u32)> = order
             .items
@@ -415,13 +421,8 @@ impl CheckoutReplica {
             .map(|item| (item.product_id, self.book.available(item.product_id)))
             .collect();
         self.publisher.publish(stock);
-        let user = order.user.clone();
-        let request_id = RequestId::from_key("checkout.clear", &order.idempotency_key);
-        tokio::spawn(async move {
-            if let Err(err) = CartClient::new().clear_once(&user, request_id).await {
-                tracing::warn!(%user, error = %err, "cannot clear the cart after an order");
-            }
-        });
+        let order = order.clone();
+        tokio::spawn(async move { settle_cart(&order).await });
     }
 
     /// Sets a product's stock (owner only).
@@ -445,5 +446,25 @@ impl CheckoutReplica {
             .publish_and_wait(vec![(product_id, stock)], PUBLISH_TIMEOUT)
             .await;
         Ok(Ok(()))
+    }
+}
+
+/// Takes an order's items out of its buyer's cart (idempotent per order
+/// and product). Subtracting rather than clearing keeps what the buyer
+/// added since.
+pub(super) async fn settle_cart(order: &Order) {
+    let carts = CartClient::new();
+    for item in &order.items {
+        let change = CartChange::Subtract {
+            product_id: item.product_id,
+            quantity: item.quantity,
+        };
+        let request_id = RequestId::from_key(
+            "checkout.bought",
+            &format!("{}/{}", order.idempotency_key, item.product_id),
+        );
+        if let Err(err) = carts.change(&order.user, change, request_id).await {
+            tracing::warn!(user = %order.user, order = %order.order_id, error = %err, "cannot take bought items out of the cart");
+        }
     }
 }

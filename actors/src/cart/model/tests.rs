@@ -246,3 +246,31 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn subtracting_what_was_bought_keeps_later_adds() {
+    let add = |product_id, quantity| CartChange::Add {
+        product_id,
+        quantity,
+    };
+    let bought = CartChange::Subtract {
+        product_id: 7,
+        quantity: 2,
+    };
+    // The purchase's subtraction arrives after the shopper added more: in
+    // either order the cart ends the same.
+    let mut late = Cart::new("u");
+    late.apply(&add(7, 2), id(1)).unwrap();
+    late.apply(&add(7, 1), id(2)).unwrap();
+    late.apply(&bought, id(3)).unwrap();
+    let mut early = Cart::new("u");
+    early.apply(&add(7, 2), id(1)).unwrap();
+    early.apply(&bought, id(3)).unwrap();
+    early.apply(&add(7, 1), id(2)).unwrap();
+    assert_eq!(late.items, early.items);
+    assert_eq!(late.items.get(&7), Some(&1));
+    // Down to zero removes the product; below zero is zero.
+    late.apply(&bought, id(4)).unwrap();
+    assert!(late.items.is_empty());
+    assert_eq!(late.apply(&bought, id(4)), Ok(Applied::Duplicate));
+}
