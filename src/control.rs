@@ -67,6 +67,32 @@ pub fn render_status(report: &ClusterReport, now_ms: u64) -> String {
         report.expected,
         if report.quorum { "yes" } else { "no" }
     ));
+    if let Some(checkout) = &report.checkout {
+        out.push_str(&format!(
+            "checkout: owner {}, standby {}, epoch {}, {} of {} journal entries committed\n",
+            checkout.owner.as_deref().unwrap_or("none"),
+            checkout.standby.as_deref().unwrap_or("none"),
+            checkout.epoch,
+            checkout.commit_index,
+            checkout.log_length
+        ));
+    }
+    for (node, services) in &report.services {
+        let line: Vec<String> = services
+            .iter()
+            .map(|service| {
+                let mut text = format!("{} {}", service.name, service.status);
+                if service.restarts > 0 || service.escalations > 0 {
+                    text.push_str(&format!(
+                        " ({} restarts, {} escalations)",
+                        service.restarts, service.escalations
+                    ));
+                }
+                text
+            })
+            .collect();
+        out.push_str(&format!("{node}: {}\n", line.join(", ")));
+    }
     out
 }
 

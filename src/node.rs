@@ -2,7 +2,8 @@
 //!
 //! Startup order: validate the configuration and cookie, bind the HTTP
 //! port (so a taken port fails before anything joins), write the pid file,
-//! start the cluster node, serve the gateway. SIGTERM or Ctrl-C stops the
+//! install the metrics recorder, start the cluster node, serve the gateway
+//! (with `GET /metrics`). SIGTERM or Ctrl-C stops the
 //! gateway, leaves the cluster (closing sessions, so peers see the node go
 //! at once) and removes the pid file.
 
@@ -52,6 +53,7 @@ async fn serve(
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", args.http))?;
     let _pid_file = PidFile::write(args.data_dir.join(config::PID_FILE))?;
+    let metrics = gateway::metrics::install().context("cannot install the metrics recorder")?;
 
     let node = ClusterNode::start(node_config, args.http.to_string()).await?;
     let (demo_password_hash, admin_password_hash) = hash_seed_passwords(admin_password).await?;
@@ -70,16 +72,11 @@ async fn serve(
     let host = bazaar_actors::host::start(ctx, node.watch())
         .await
         .context("cannot start the service host")?;
-    let app = gateway::router(GatewayState::new(
-        node.watch(),
-        host.status.clone(),
-        token_key,
-    ));
+    let app = gateway::router(
+        GatewayState::new(node.watch(), host.status.clone(), token_key).with_metrics(metrics),
+    );
     tracing::info!(node = %args.name, http = %args.http, "gateway listening");
-    axum::serve(http, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("gateway failed")?;
+    gateway::serve::serve(http, app, shutdown_signal()).await;
     tracing::info!(node = %args.name, "shutting down");
     let _ = host
         .actor

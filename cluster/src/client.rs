@@ -7,6 +7,11 @@
 //! outcome is unknown and the caller must decide (for instance with an
 //! idempotency key).
 //!
+//! Every call is counted in `bazaar_service_calls_total{group,outcome}`
+//! (outcome `ok`, `error` or `no_member`) and timed, retries included, in
+//! `bazaar_service_call_duration_seconds{group}`; `group` is the service
+//! group without its `@node` scope, so the label set stays bounded.
+//!
 //! [`directory`]: crate::directory
 
 use std::marker::PhantomData;
@@ -135,6 +140,28 @@ where
     }
 
     async fn call_in(
+        &self,
+        group: &str,
+        request: P::Request,
+        idempotency: Idempotency,
+    ) -> Result<P::Reply, ClientError> {
+        let started = Instant::now();
+        let result = self.attempt_in(group, request, idempotency).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(ClientError::NoMember { .. }) => "no_member",
+            Err(ClientError::Failed { .. }) => "error",
+        };
+        let service = self.group.clone();
+        metrics::counter!("bazaar_service_calls_total", "group" => service.clone(), "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("bazaar_service_call_duration_seconds", "group" => service)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    /// The attempts of one call, without the accounting.
+    async fn attempt_in(
         &self,
         group: &str,
         request: P::Request,

@@ -5,6 +5,7 @@
 //! | route | |
 //! |---|---|
 //! | `GET /healthz`, `GET /readyz`, `GET /api/cluster` | [`cluster`] |
+//! | `GET /metrics` | [`metrics`] |
 //! | `GET /api/products`, `GET /api/products/{id}`, `GET /api/search` | [`shop`] |
 //! | `POST /api/signup`, `POST /api/login` | [`account`] |
 //! | `PUT /api/admin/products/{id}`, `POST /api/admin/crash` | [`admin`] |
@@ -12,7 +13,9 @@
 //! | `POST /api/checkout`, `GET /api/orders`, `GET /api/admin/orders`, `PUT /api/admin/payment` | [`checkout`] |
 //!
 //! Limits: request bodies up to [`MAX_BODY_BYTES`]; every request ends
-//! within [`REQUEST_TIMEOUT`] (503 after); every error is JSON
+//! within its route's deadline and at most [`REQUEST_TIMEOUT`] (503
+//! after); per-client rate limit (429), in-flight limit (503) and
+//! header-read timeout (see [`limits`], [`serve`]); every error is JSON
 //! `{"error": "..."}` with its status.
 
 pub mod account;
@@ -21,6 +24,9 @@ pub mod cart;
 pub mod checkout;
 pub mod cluster;
 pub mod error;
+pub mod limits;
+pub mod metrics;
+pub mod serve;
 pub mod shop;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,25 +34,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
-use axum::Router;
+use axum::{middleware, Router};
 use bazaar_actors::auth::model::TokenKey;
 use bazaar_actors::cart::CartClient;
 use bazaar_actors::checkout::CheckoutClient;
 use bazaar_actors::host::HostStatus;
 use bazaar_actors::{auth::AuthClient, catalog::CatalogClient, search::SearchClient};
 use bazaar_cluster::MembershipView;
+use limits::{within, ACCOUNT_TIMEOUT, CHECKOUT_TIMEOUT, READ_TIMEOUT};
 use tokio::sync::watch;
-use tower_http::timeout::TimeoutLayer;
 
 pub use cluster::{ClusterReport, MemberReport};
 pub use error::ApiError;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// Longest a request may take before the gateway answers 503.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest any request may take before the gateway answers 503: a
+/// backstop above every per-route deadline in [`limits`].
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -61,6 +67,8 @@ pub struct GatewayState {
     auth: AuthClient,
     cart: CartClient,
     checkout: CheckoutClient,
+    /// Rendered at `GET /metrics`; `None` serves 404.
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl GatewayState {
@@ -96,6 +104,7 @@ impl GatewayState {
             search: SearchClient::new(),
             auth: AuthClient::new(),
             checkout: CheckoutClient::new(),
+            metrics: None,
         }
     }
 }
@@ -105,27 +114,46 @@ pub fn router(state: GatewayState) -> Router {
     Router::new()
         .route("/healthz", get(cluster::healthz))
         .route("/readyz", get(cluster::readyz))
-        .route("/api/cluster", get(cluster::cluster))
-        .route("/api/products", get(shop::products))
-        .route("/api/products/{id}", get(shop::product))
-        .route("/api/search", get(shop::search))
-        .route("/api/signup", post(account::sign_up))
-        .route("/api/login", post(account::login))
+        .route("/api/cluster", within(READ_TIMEOUT, get(cluster::cluster)))
+        .route("/metrics", get(metrics::render))
+        .route("/api/products", within(READ_TIMEOUT, get(shop::products)))
+        .route(
+            "/api/products/{id}",
+            within(READ_TIMEOUT, get(shop::product)),
+        )
+        .route("/api/search", within(READ_TIMEOUT, get(shop::search)))
+        .route(
+            "/api/signup",
+            within(ACCOUNT_TIMEOUT, post(account::sign_up)),
+        )
+        .route("/api/login", within(ACCOUNT_TIMEOUT, post(account::login)))
         .route("/api/admin/products/{id}", put(admin::update_product))
         .route("/api/admin/crash", post(admin::crash))
         .route("/api/cart", get(cart::get_cart))
         .route("/api/cart/items", post(cart::add_item))
         .route("/api/cart/items/{product_id}", delete(cart::remove_item))
-        .route("/api/checkout", post(checkout::checkout))
+        .route(
+            "/api/checkout",
+            within(CHECKOUT_TIMEOUT, post(checkout::checkout)),
+        )
         .route("/api/orders", get(checkout::orders))
         .route("/api/admin/orders", get(checkout::all_orders))
         .route("/api/admin/payment", put(checkout::set_payment))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
+        .layer(middleware::from_fn_with_state(
             REQUEST_TIMEOUT,
+            limits::timeout,
         ))
+        .layer(middleware::from_fn_with_state(
+            limits::in_flight_permits(),
+            limits::shed_load,
+        ))
+        .layer(middleware::from_fn_with_state(
+            limits::rate_limiter(),
+            limits::rate_limit,
+        ))
+        .layer(middleware::from_fn(metrics::track))
         .with_state(state)
 }

@@ -4,6 +4,7 @@
 //! The owner runs each order to the end inside one message (cart, prices,
 //! stock, payment, append, replication to a majority), so orders are
 //! serialized: inventory has a single writer and cannot be oversold.
+//! Confirmed orders are counted in `bazaar_orders_confirmed_total`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -233,6 +234,11 @@ impl CheckoutReplica {
             *active = true;
             self.owner_since_ms = unix_ms_now();
             tracing::info!(node = %self.node, epoch, "checkout owner active");
+            if let Some(started) = self.failover_started.take() {
+                metrics::counter!("bazaar_checkout_failovers_total").increment(1);
+                metrics::histogram!("bazaar_checkout_failover_duration_seconds")
+                    .record(started.elapsed().as_secs_f64());
+            }
         }
         self.apply_committed();
         if let Some(promised) = newer {
@@ -366,6 +372,7 @@ impl CheckoutReplica {
             )));
         }
         tracing::info!(node = %self.node, order = %order.order_id, user, total_cents, "order confirmed");
+        metrics::counter!("bazaar_orders_confirmed_total").increment(1);
         // The buyer sees its cart without the bought items once it has the
         // acknowledgement (the same change from `after_commit` is a no-op).
         let _ = tokio::time::timeout(SETTLE_TIMEOUT, settle_cart(&order)).await;

@@ -9,6 +9,11 @@
 //! (start, rejoin), so that a node coming back follows the current owner
 //! instead of taking over. Any node tries after a longer wait, in case the
 //! preferred one cannot. A node without quorum never tries and never acts.
+//!
+//! Metrics: `bazaar_checkout_epoch` (the promised epoch, each tick); a
+//! replica that saw its owner lost and then became the active owner counts
+//! `bazaar_checkout_failovers_total` and records the time between the two in
+//! `bazaar_checkout_failover_duration_seconds`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -92,6 +97,9 @@ pub struct CheckoutReplica {
     pub(super) ownerless_since: Instant,
     /// The known owner's node went down: fail over without grace.
     pub(super) owner_lost: bool,
+    /// When this replica saw the owner it followed lost, until it becomes
+    /// the active owner (a failover it measures) or follows another one.
+    pub(super) failover_started: Option<Instant>,
     /// When this replica last learned of a new owner (or became one), in
     /// ms since the Unix epoch.
     pub(super) owner_since_ms: u64,
@@ -163,6 +171,7 @@ impl Actor for CheckoutReplicaActor {
             owner_heard: now,
             ownerless_since: now,
             owner_lost: false,
+            failover_started: None,
             owner_since_ms: 0,
             view: args.view,
             payment: args.payment,
@@ -262,6 +271,7 @@ impl CheckoutReplica {
             tracing::info!(node = %self.node, %owner, epoch, "following checkout owner");
             self.owner_since_ms = unix_ms_now();
         }
+        self.failover_started = None;
         self.owner = Some((owner, epoch));
         self.owner_heard = Instant::now();
         self.owner_lost = false;
@@ -388,6 +398,7 @@ impl CheckoutReplica {
 
     /// Periodic work: follow or elect an owner; as owner, replicate.
     async fn tick(&mut self) -> Result<(), ActorProcessingErr> {
+        metrics::gauge!("bazaar_checkout_epoch").set(self.log.promised() as f64);
         let view = self.view.borrow().clone();
         if let Role::Owner { .. } = self.role {
             if !view.has_quorum() {
@@ -408,6 +419,7 @@ impl CheckoutReplica {
             if !reachable || silent {
                 tracing::warn!(node = %self.node, %owner, reachable, "checkout owner lost");
                 self.owner_lost = !reachable;
+                self.failover_started.get_or_insert_with(Instant::now);
                 self.owner = None;
                 self.ownerless_since = Instant::now();
             }

@@ -1,6 +1,7 @@
 //! The reconciler: one actor per node that starts and stops the node's
 //! service supervisors to match placement, restarts a service that
-//! escalated, and reports the node's trees.
+//! escalated, and reports the node's trees. Escalations are counted in
+//! `bazaar_service_escalations_total{service}`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -197,6 +198,8 @@ impl Actor for Reconciler {
         };
         service.supervisor = None;
         service.escalations += 1;
+        metrics::counter!("bazaar_service_escalations_total", "service" => name.clone())
+            .increment(1);
         let backoff = ESCALATION_BACKOFF
             .saturating_mul(1 << (service.escalations - 1).min(8))
             .min(MAX_ESCALATION_BACKOFF);

@@ -10,6 +10,11 @@
 //! - Children start in index order and stop in reverse index order.
 //! - Every restart decision (one per exit, one per retry) is charged to the
 //!   [`RestartLog`] before any child is touched.
+//!
+//! Alongside its own counters, the supervisor counts child failures and
+//! restarts in `bazaar_actor_failures_total{supervisor,child}` and
+//! `bazaar_actor_restarts_total{supervisor,child}`. Mailbox depths are not
+//! exported: ractor 0.16.5 does not expose the length of a mailbox.
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -26,6 +31,17 @@ use super::child::{stop_child, ChildSlot, ChildStatus};
 use super::error::SupervisionError;
 use super::report::{self, ChildSnapshot, TreeReport};
 use super::spec::{ChildKind, Strategy, SupervisorSpec};
+
+/// Counter of child failures (an exit with an error, or a failed start).
+const FAILURES: &str = "bazaar_actor_failures_total";
+/// Counter of child restarts that succeeded.
+const RESTARTS: &str = "bazaar_actor_restarts_total";
+
+/// Adds one to the counter `name` of `child` under `supervisor`.
+fn count(name: &'static str, supervisor: &str, child: &str) {
+    metrics::counter!(name, "supervisor" => supervisor.to_string(), "child" => child.to_string())
+        .increment(1);
+}
 
 /// OTP-style supervisor actor; spawn it with [`spawn_supervisor`](super::spawn_supervisor)
 #[derive(Debug, Clone, Copy, Default)]
@@ -248,6 +264,7 @@ impl SupervisorState {
         match exit {
             Exit::Failed(err) => {
                 slot.failures += 1;
+                count(FAILURES, &self.name, &slot.spec.name);
                 warn!(
                     supervisor = %self.name,
                     child = %slot.spec.name,
@@ -333,6 +350,7 @@ impl SupervisorState {
             match started {
                 Ok(()) => {
                     slot.restarts += 1;
+                    count(RESTARTS, &self.name, &slot.spec.name);
                     let actor_id = slot.cell.as_ref().map(ActorCell::get_id);
                     info!(
                         supervisor = %self.name,
@@ -344,6 +362,7 @@ impl SupervisorState {
                 }
                 Err(err) => {
                     slot.failures += 1;
+                    count(FAILURES, &self.name, &slot.spec.name);
                     warn!(
                         supervisor = %self.name,
                         child = %slot.spec.name,

@@ -19,7 +19,10 @@
 //!   monitors on this node see the loss (a frozen process keeps its TCP
 //!   connection open; only heartbeats reveal it);
 //! - stops sessions that do not authenticate within the handshake timeout;
-//! - publishes the view (a `watch`) and its changes (a `broadcast`).
+//! - publishes the view (a `watch`) and its changes (a `broadcast`), and
+//!   mirrors them in metrics: `bazaar_membership_changes_total{event}`
+//!   (`up`, `suspect`, `down`), the gauges `bazaar_members{state}` and
+//!   `bazaar_quorum` (0 or 1).
 //!
 //! A wrong cookie shows on the dialing side only as the peer closing the
 //! connection during the handshake; that is logged as a rejected cookie.
@@ -46,7 +49,7 @@ pub use protocol::{Heartbeat, MEMBERSHIP_GROUP};
 pub use table::{DetectorConfig, MembershipTable, Moment};
 
 use crate::codec::Wire;
-use crate::member::{MemberEvent, MemberInfo, MembershipView};
+use crate::member::{MemberEvent, MemberInfo, MemberState, MembershipView};
 use sessions::Sessions;
 
 /// How often the membership actor checks timeouts and dials.
@@ -182,7 +185,9 @@ impl Actor for Membership {
             dialer.add(seed, now.instant);
         }
         let table = MembershipTable::new(args.local, args.expected, args.detector, now);
-        args.view_tx.send_replace(table.view());
+        let view = table.view();
+        record_view(&view);
+        args.view_tx.send_replace(view);
         let ticker = myself.send_interval(TICK_INTERVAL, || MembershipMsg::Tick);
         Ok(MembershipState {
             table,
@@ -366,7 +371,7 @@ impl MembershipState {
             from: self.table.local().clone(),
             peers: view
                 .peers()
-                .filter(|member| member.state == crate::member::MemberState::Up)
+                .filter(|member| member.state == MemberState::Up)
                 .map(|member| member.info.cluster_addr.clone())
                 .collect(),
         };
@@ -387,11 +392,38 @@ impl MembershipState {
         }
         for event in events {
             log_event(&event);
+            count_event(&event);
             // No subscriber is not an error.
             let _ = self.events_tx.send(event);
         }
-        self.view_tx.send_replace(self.table.view());
+        let view = self.table.view();
+        record_view(&view);
+        self.view_tx.send_replace(view);
     }
+}
+
+/// Counts a membership change in `bazaar_membership_changes_total`.
+fn count_event(event: &MemberEvent) {
+    let kind = match event {
+        MemberEvent::MemberUp(_) => "up",
+        MemberEvent::MemberSuspected(_) => "suspect",
+        MemberEvent::MemberDown { .. } => "down",
+        MemberEvent::QuorumChanged(_) => return,
+    };
+    metrics::counter!("bazaar_membership_changes_total", "event" => kind).increment(1);
+}
+
+/// Sets the `bazaar_members{state}` and `bazaar_quorum` gauges from `view`.
+fn record_view(view: &MembershipView) {
+    for state in [MemberState::Up, MemberState::Suspect, MemberState::Down] {
+        let count = view
+            .members
+            .values()
+            .filter(|member| member.state == state)
+            .count();
+        metrics::gauge!("bazaar_members", "state" => state.as_str()).set(count as f64);
+    }
+    metrics::gauge!("bazaar_quorum").set(if view.has_quorum() { 1.0 } else { 0.0 });
 }
 
 fn log_event(event: &MemberEvent) {

@@ -1,0 +1,207 @@
+//! `GET /metrics` on a cluster of real `bazaar node` processes: the answer
+//! is valid Prometheus text (parsed with `openmetrics-parser`), gateway
+//! requests are counted by route template, service calls, membership and
+//! quorum are there, and a killed node shows up as a `down` change on the
+//! survivors.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use openmetrics_parser::prometheus::parse_prometheus;
+use openmetrics_parser::PrometheusValue;
+use support::{http_get, TestCluster, DEMO_PASSWORD};
+
+/// Time a fresh cluster gets to be up and ready everywhere.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// Time the survivors get to count a killed node down.
+const DOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One parsed sample: family name, labels, and its value (a counter or
+/// gauge value, or a histogram's observation count).
+struct Sample {
+    metric: String,
+    labels: HashMap<String, String>,
+    value: f64,
+    histogram: bool,
+}
+
+/// The samples of node `i`'s `GET /metrics`; `None` unless it answers 200.
+fn scrape(cluster: &TestCluster, i: usize) -> Option<Vec<Sample>> {
+    let (status, body) = http_get(cluster.http_addr(i), "/metrics")?;
+    if status != 200 {
+        return None;
+    }
+    let exposition = parse_prometheus(&body)
+        .unwrap_or_else(|err| panic!("n{i}: invalid prometheus text: {err:?}\n{body}"));
+    let mut samples = Vec::new();
+    for (name, family) in exposition.families {
+        for sample in family.iter_samples() {
+            let labels = sample
+                .get_labelset()
+                .expect("sample bound to its family")
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let (value, histogram) = match &sample.value {
+                PrometheusValue::Counter(counter) => (counter.value.as_f64(), false),
+                PrometheusValue::Gauge(gauge) | PrometheusValue::Unknown(gauge) => {
+                    (gauge.as_f64(), false)
+                }
+                PrometheusValue::Histogram(histogram) => {
+                    let count = histogram
+                        .buckets
+                        .iter()
+                        .find(|bucket| bucket.upper_bound.is_infinite())
+                        .map_or(0.0, |bucket| bucket.count.as_f64());
+                    (count, true)
+                }
+                PrometheusValue::Summary(_) => continue,
+            };
+            samples.push(Sample {
+                metric: name.clone(),
+                labels,
+                value,
+                histogram,
+            });
+        }
+    }
+    Some(samples)
+}
+
+/// Samples of `metric` whose labels include `labels`.
+fn matching<'a>(
+    samples: &'a [Sample],
+    metric: &'a str,
+    labels: &'a [(&str, &str)],
+) -> impl Iterator<Item = &'a Sample> {
+    samples.iter().filter(move |sample| {
+        sample.metric == metric
+            && labels
+                .iter()
+                .all(|(k, v)| sample.labels.get(*k).map(String::as_str) == Some(*v))
+    })
+}
+
+/// The counter or gauge `metric` with `labels`, summed over the other
+/// labels; `None` if no sample matches.
+fn value(samples: &[Sample], metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let values: Vec<f64> = matching(samples, metric, labels)
+        .filter(|sample| !sample.histogram)
+        .map(|sample| sample.value)
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
+/// Observations of the histogram `metric` with `labels`, summed over the
+/// other labels.
+fn observations(samples: &[Sample], metric: &str, labels: &[(&str, &str)]) -> f64 {
+    matching(samples, metric, labels)
+        .filter(|sample| sample.histogram)
+        .map(|sample| sample.value)
+        .sum()
+}
+
+#[test]
+fn metrics_count_requests_calls_and_membership() {
+    let mut cluster = TestCluster::start(3);
+    cluster.expect_within(
+        Instant::now(),
+        READY_TIMEOUT,
+        "n1, n2, n3 all up and /readyz 200",
+        |c| c.all_up(&[1, 2, 3]) && c.all_ready(&[1, 2, 3]),
+    );
+    for id in [1, 2, 3] {
+        cluster
+            .product(1, id)
+            .unwrap_or_else(|| panic!("product {id} on n1"));
+    }
+    cluster.login(1, "user001", DEMO_PASSWORD);
+
+    let response = reqwest::blocking::get(format!("http://{}/metrics", cluster.http_addr(1)))
+        .expect("GET /metrics on n1");
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"].to_str().unwrap();
+    assert_eq!(content_type, "text/plain; version=0.0.4");
+
+    let samples = scrape(&cluster, 1).expect("n1 serves /metrics");
+    let product = [
+        ("route", "/api/products/{id}"),
+        ("method", "GET"),
+        ("status", "200"),
+    ];
+    let reads = value(&samples, "bazaar_http_requests_total", &product);
+    assert!(reads >= Some(3.0), "product reads counted: {reads:?}");
+    assert!(
+        observations(&samples, "bazaar_http_request_duration_seconds", &product) >= 3.0,
+        "product reads timed"
+    );
+    assert!(
+        samples
+            .iter()
+            .all(|s| s.labels.get("route").is_none_or(|route| !route
+                .starts_with("/api/products/")
+                || route.ends_with("{id}"))),
+        "raw paths never become labels"
+    );
+    let login = [
+        ("route", "/api/login"),
+        ("method", "POST"),
+        ("status", "200"),
+    ];
+    assert_eq!(
+        value(&samples, "bazaar_http_requests_total", &login),
+        Some(1.0)
+    );
+
+    let catalog = [("group", "bazaar.catalog"), ("outcome", "ok")];
+    let calls = value(&samples, "bazaar_service_calls_total", &catalog);
+    assert!(calls >= Some(3.0), "catalog calls counted: {calls:?}");
+    assert!(
+        observations(
+            &samples,
+            "bazaar_service_call_duration_seconds",
+            &[("group", "bazaar.catalog")]
+        ) >= 3.0,
+        "catalog calls timed"
+    );
+
+    assert_eq!(
+        value(&samples, "bazaar_members", &[("state", "up")]),
+        Some(3.0)
+    );
+    assert_eq!(
+        value(&samples, "bazaar_members", &[("state", "down")]),
+        Some(0.0)
+    );
+    assert_eq!(value(&samples, "bazaar_quorum", &[]), Some(1.0));
+    let ups = value(
+        &samples,
+        "bazaar_membership_changes_total",
+        &[("event", "up")],
+    );
+    assert!(ups >= Some(2.0), "peers seen up: {ups:?}");
+    let epoch = value(&samples, "bazaar_checkout_epoch", &[]);
+    assert!(epoch >= Some(1.0), "checkout epoch: {epoch:?}");
+
+    cluster.kill(3);
+    let took = cluster.expect_within(
+        Instant::now(),
+        DOWN_TIMEOUT,
+        "n1 counts n3 down in /metrics",
+        |c| {
+            scrape(c, 1).is_some_and(|samples| {
+                value(
+                    &samples,
+                    "bazaar_membership_changes_total",
+                    &[("event", "down")],
+                ) >= Some(1.0)
+                    && value(&samples, "bazaar_members", &[("state", "up")]) == Some(2.0)
+            })
+        },
+    );
+    println!("n3 counted down on n1 after {took:?}");
+    let samples = scrape(&cluster, 1).expect("n1 serves /metrics");
+    assert_eq!(value(&samples, "bazaar_quorum", &[]), Some(1.0));
+}
