@@ -33,7 +33,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Requests in the flood, and the threads sending them.
-const FLOOD_REQUESTS: usize = 2_000;
+const FLOOD_REQUESTS: usize = 8_000;
 const FLOOD_THREADS: usize = 8;
 
 /// Starts one node and waits until it is ready.
