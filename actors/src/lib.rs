@@ -15,6 +15,7 @@ pub mod context;
 pub mod host;
 pub mod replica;
 pub mod search;
+pub mod service_actor;
 mod spawn;
 pub mod supervision;
 

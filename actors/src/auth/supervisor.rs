@@ -10,6 +10,7 @@ use super::worker::{AuthWorker, AuthWorkerArgs};
 use super::AUTH_STORE_GROUP;
 use crate::context::ServiceContext;
 use crate::replica::{ReplicaArgs, ReplicaStore};
+use crate::service_actor::WorkerActor;
 use crate::spawn::spawn_linked;
 use crate::supervision::{ChildSpec, Strategy, SupervisorSpec};
 
@@ -45,7 +46,7 @@ pub fn auth_supervisor(ctx: &ServiceContext) -> SupervisorSpec {
                     token_key: ctx.token_key.clone(),
                     decoy_hash: ctx.demo_password_hash.clone(),
                 };
-                spawn_linked(AuthWorker, args, supervisor)
+                spawn_linked(WorkerActor::<AuthWorker>::default(), args, supervisor)
             },
         ));
     }

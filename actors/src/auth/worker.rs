@@ -7,15 +7,16 @@ use std::time::Duration;
 
 use bazaar_cluster::directory;
 use bazaar_cluster::membership::table::unix_ms_now;
-use bazaar_cluster::remote::{self, ServiceMsg};
+use bazaar_cluster::remote;
 use parking_lot::RwLock;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::ActorProcessingErr;
 
 use super::model::{self, Accounts, Role, TokenKey};
 use super::protocol::{AuthFailure, AuthProtocol, AuthReply, AuthRequest, Session, AUTH_GROUP};
 use super::store::{AuthStoreProtocol, SignUpWrite};
 use super::AUTH_STORE_GROUP;
 use crate::replica::{ReplicaReply, ReplicaRequest};
+use crate::service_actor::ServiceWorker;
 
 /// Timeout of a worker's call to its store.
 const STORE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -35,29 +36,19 @@ pub struct AuthWorkerArgs {
 /// An auth worker.
 pub struct AuthWorker;
 
-impl Actor for AuthWorker {
-    type Msg = ServiceMsg<AuthProtocol>;
+impl ServiceWorker for AuthWorker {
+    type Protocol = AuthProtocol;
     type State = AuthWorkerArgs;
-    type Arguments = AuthWorkerArgs;
+    const GROUP: &'static str = AUTH_GROUP;
 
-    async fn pre_start(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        args: AuthWorkerArgs,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        directory::join(AUTH_GROUP, &args.node, &myself);
-        Ok(args)
+    fn node(state: &Self::State) -> &str {
+        &state.node
     }
 
-    async fn handle(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        message: Self::Msg,
+    async fn serve(
         state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        let Some((request, reply)) = message.into_parts() else {
-            return Ok(());
-        };
+        request: AuthRequest,
+    ) -> Result<AuthReply, ActorProcessingErr> {
         let outcome = match request {
             AuthRequest::Login { username, password } => login(state, username, password).await,
             AuthRequest::SignUp { username, password } => sign_up(state, username, password).await,
@@ -66,8 +57,7 @@ impl Actor for AuthWorker {
                 return Err("crash injected into auth worker".into());
             }
         };
-        remote::answer(reply, AuthReply::Session(outcome));
-        Ok(())
+        Ok(AuthReply::Session(outcome))
     }
 }
 

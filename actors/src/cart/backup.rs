@@ -9,16 +9,15 @@
 
 use std::sync::Arc;
 
-use bazaar_cluster::directory;
-use bazaar_cluster::remote::{self, ServiceMsg};
 use bazaar_cluster::MembershipView;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::ActorProcessingErr;
 use tokio::sync::watch;
 
 use super::placement;
 use super::protocol::{CartProtocol, CartReply, CartRequest, CART_BACKUP_GROUP};
 use super::store::CartStore;
 use crate::host::manifest::CART;
+use crate::service_actor::ServiceWorker;
 
 /// Start arguments of the backup actor.
 pub struct CartBackupArgs {
@@ -33,30 +32,20 @@ pub struct CartBackupArgs {
 /// The cart backup actor of a node.
 pub struct CartBackup;
 
-impl Actor for CartBackup {
-    type Msg = ServiceMsg<CartProtocol>;
+impl ServiceWorker for CartBackup {
+    type Protocol = CartProtocol;
     type State = CartBackupArgs;
-    type Arguments = CartBackupArgs;
+    const GROUP: &'static str = CART_BACKUP_GROUP;
 
-    async fn pre_start(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        args: CartBackupArgs,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        directory::join(CART_BACKUP_GROUP, &args.node, &myself);
-        Ok(args)
+    fn node(state: &CartBackupArgs) -> &str {
+        &state.node
     }
 
-    async fn handle(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        message: Self::Msg,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        let Some((request, reply)) = message.into_parts() else {
-            return Ok(());
-        };
-        let answer = match request {
+    async fn serve(
+        state: &mut CartBackupArgs,
+        request: CartRequest,
+    ) -> Result<CartReply, ActorProcessingErr> {
+        Ok(match request {
             CartRequest::Replicate { shard, carts } => {
                 if owns(state, shard) {
                     tracing::debug!(node = %state.node, shard, "refusing copies of an owned cart shard");
@@ -72,9 +61,7 @@ impl Actor for CartBackup {
             CartRequest::Get { .. } | CartRequest::Change { .. } | CartRequest::Crash => {
                 CartReply::Unavailable("not a cart worker".to_string())
             }
-        };
-        remote::answer(reply, answer);
-        Ok(())
+        })
     }
 }
 

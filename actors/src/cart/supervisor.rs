@@ -9,6 +9,7 @@ use super::sync::CartSync;
 use super::worker::CartWorker;
 use super::CART_SHARDS;
 use crate::context::ServiceContext;
+use crate::service_actor::WorkerActor;
 use crate::spawn::spawn_linked;
 use crate::supervision::{ChildSpec, Strategy, SupervisorSpec};
 
@@ -34,7 +35,7 @@ pub fn cart_supervisor(ctx: &ServiceContext) -> SupervisorSpec {
                 store: backup.store.clone(),
                 view: backup.view.clone(),
             };
-            spawn_linked(CartBackup, args, supervisor)
+            spawn_linked(WorkerActor::<CartBackup>::default(), args, supervisor)
         }))
         .with_child(ChildSpec::worker("cart-sync", move |supervisor| {
             spawn_linked(CartSync, sync.clone(), supervisor)
@@ -43,7 +44,13 @@ pub fn cart_supervisor(ctx: &ServiceContext) -> SupervisorSpec {
         let owner = owner.clone();
         spec = spec.with_child(ChildSpec::worker(
             format!("cart-worker-{index}"),
-            move |supervisor| spawn_linked(CartWorker, owner.clone(), supervisor),
+            move |supervisor| {
+                spawn_linked(
+                    WorkerActor::<CartWorker>::default(),
+                    owner.clone(),
+                    supervisor,
+                )
+            },
         ));
     }
     spec

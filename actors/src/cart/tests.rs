@@ -18,6 +18,7 @@ use super::store::CartStore;
 use super::sync::CartSync;
 use super::worker::CartWorker;
 use super::{owner_of, shard_map, CartClient, CART_SHARDS};
+use crate::service_actor::WorkerActor;
 
 const USER: &str = "user001";
 
@@ -68,8 +69,12 @@ async fn start(name: &str, members: &Members, expected: usize) -> TestNode {
         store: owner.store.clone(),
         view: owner.view.clone(),
     };
-    let (backup, _) = Actor::spawn(None, CartBackup, backup).await.unwrap();
-    let (worker, _) = Actor::spawn(None, CartWorker, owner.clone()).await.unwrap();
+    let (backup, _) = Actor::spawn(None, WorkerActor::<CartBackup>::default(), backup)
+        .await
+        .unwrap();
+    let (worker, _) = Actor::spawn(None, WorkerActor::<CartWorker>::default(), owner.clone())
+        .await
+        .unwrap();
     let (sync, _) = Actor::spawn(None, CartSync, owner.clone()).await.unwrap();
     TestNode {
         owner,

@@ -1,40 +1,29 @@
 //! A cart worker: a thin shell over the owner path ([`super::owner`]).
 //! Workers of a node share its store; the shard's owner lock orders them.
 
-use bazaar_cluster::directory;
-use bazaar_cluster::remote::{self, ServiceMsg};
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::ActorProcessingErr;
 
 use super::owner::Owner;
 use super::protocol::{CartProtocol, CartReply, CartRequest, CART_GROUP};
+use crate::service_actor::ServiceWorker;
 
 /// A cart worker.
 pub struct CartWorker;
 
-impl Actor for CartWorker {
-    type Msg = ServiceMsg<CartProtocol>;
+impl ServiceWorker for CartWorker {
+    type Protocol = CartProtocol;
     type State = Owner;
-    type Arguments = Owner;
+    const GROUP: &'static str = CART_GROUP;
 
-    async fn pre_start(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        owner: Owner,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        directory::join(CART_GROUP, &owner.node, &myself);
-        Ok(owner)
+    fn node(owner: &Owner) -> &str {
+        &owner.node
     }
 
-    async fn handle(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        message: Self::Msg,
-        owner: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        let Some((request, reply)) = message.into_parts() else {
-            return Ok(());
-        };
-        let answer = match request {
+    async fn serve(
+        owner: &mut Owner,
+        request: CartRequest,
+    ) -> Result<CartReply, ActorProcessingErr> {
+        Ok(match request {
             CartRequest::Get { user } => owner.get(&user).await,
             CartRequest::Change {
                 user,
@@ -48,8 +37,6 @@ impl Actor for CartWorker {
             CartRequest::Replicate { .. } | CartRequest::ShardState { .. } => {
                 CartReply::Unavailable("not a cart backup".to_string())
             }
-        };
-        remote::answer(reply, answer);
-        Ok(())
+        })
     }
 }

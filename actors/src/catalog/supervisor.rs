@@ -12,6 +12,7 @@ use super::protocol::{CatalogEvent, CatalogFeedProtocol, CATALOG_FEED_GROUP, CAT
 use super::worker::{CatalogWorker, CatalogWorkerArgs};
 use crate::context::ServiceContext;
 use crate::replica::{ReplicaArgs, ReplicaStore};
+use crate::service_actor::WorkerActor;
 use crate::spawn::spawn_linked;
 use crate::supervision::{ChildSpec, Strategy, SupervisorSpec};
 
@@ -42,7 +43,7 @@ pub fn catalog_supervisor(ctx: &ServiceContext) -> SupervisorSpec {
                     node: node.clone(),
                     catalog: catalog.clone(),
                 };
-                spawn_linked(CatalogWorker, args, supervisor)
+                spawn_linked(WorkerActor::<CatalogWorker>::default(), args, supervisor)
             },
         ));
     }

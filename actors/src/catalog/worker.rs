@@ -5,15 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bazaar_cluster::directory;
-use bazaar_cluster::remote::{self, ServiceMsg};
+use bazaar_cluster::remote;
 use parking_lot::RwLock;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::ActorProcessingErr;
 
 use super::model::{Catalog, MAX_PAGE};
 use super::protocol::{CatalogProtocol, CatalogReply, CatalogRequest, CATALOG_GROUP};
 use super::store::{CatalogStoreProtocol, CatalogWrite};
 use super::CATALOG_STORE_GROUP;
 use crate::replica::{ReplicaReply, ReplicaRequest};
+use crate::service_actor::ServiceWorker;
 
 /// Timeout of a worker's call to its store.
 const STORE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -29,30 +30,20 @@ pub struct CatalogWorkerArgs {
 /// A catalog read worker.
 pub struct CatalogWorker;
 
-impl Actor for CatalogWorker {
-    type Msg = ServiceMsg<CatalogProtocol>;
+impl ServiceWorker for CatalogWorker {
+    type Protocol = CatalogProtocol;
     type State = CatalogWorkerArgs;
-    type Arguments = CatalogWorkerArgs;
+    const GROUP: &'static str = CATALOG_GROUP;
 
-    async fn pre_start(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        args: CatalogWorkerArgs,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        directory::join(CATALOG_GROUP, &args.node, &myself);
-        Ok(args)
+    fn node(state: &Self::State) -> &str {
+        &state.node
     }
 
-    async fn handle(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        message: Self::Msg,
+    async fn serve(
         state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        let Some((request, reply)) = message.into_parts() else {
-            return Ok(());
-        };
-        let answer = match request {
+        request: CatalogRequest,
+    ) -> Result<CatalogReply, ActorProcessingErr> {
+        Ok(match request {
             CatalogRequest::Get { id } => {
                 CatalogReply::Product(state.catalog.read().get(id).cloned())
             }
@@ -69,9 +60,7 @@ impl Actor for CatalogWorker {
                 tracing::warn!(node = %state.node, "crash injected into a catalog worker");
                 return Err("crash injected into catalog worker".into());
             }
-        };
-        remote::answer(reply, answer);
-        Ok(())
+        })
     }
 }
 

@@ -7,14 +7,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bazaar_cluster::directory;
-use bazaar_cluster::remote::{Protocol, ServiceMsg};
+use bazaar_cluster::remote::Protocol;
 use parking_lot::Mutex;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::ActorProcessingErr;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::protocol::{PaymentSettings, PAYMENT_GROUP};
+use crate::service_actor::ServiceWorker;
 
 /// The payment worker's protocol.
 pub struct PaymentProtocol;
@@ -47,37 +47,22 @@ pub struct PaymentArgs {
 /// The simulated payment provider.
 pub struct PaymentWorker;
 
-impl Actor for PaymentWorker {
-    type Msg = ServiceMsg<PaymentProtocol>;
+impl ServiceWorker for PaymentWorker {
+    type Protocol = PaymentProtocol;
     type State = PaymentArgs;
-    type Arguments = PaymentArgs;
+    const GROUP: &'static str = PAYMENT_GROUP;
 
-    async fn pre_start(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        args: PaymentArgs,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        directory::join(PAYMENT_GROUP, &args.node, &myself);
-        Ok(args)
+    fn node(state: &Self::State) -> &str {
+        &state.node
     }
 
-    async fn handle(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        message: Self::Msg,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        let ServiceMsg::Call(charge, reply) = message else {
-            return Ok(());
-        };
+    async fn serve(state: &mut Self::State, charge: Charge) -> Result<String, ActorProcessingErr> {
         let settings = *state.settings.lock();
         tokio::time::sleep(Duration::from_millis(settings.latency_ms)).await;
         if rand::rng().random_bool(settings.failure_rate.clamp(0.0, 1.0)) {
             tracing::warn!(user = %charge.user, key = %charge.key, "simulated payment failure");
             return Err(format!("payment provider failed for key {}", charge.key).into());
         }
-        let payment_id = format!("pay-{:016x}", rand::rng().random::<u64>());
-        let _ = reply.send(Ok(payment_id));
-        Ok(())
+        Ok(format!("pay-{:016x}", rand::rng().random::<u64>()))
     }
 }

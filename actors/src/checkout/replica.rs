@@ -103,6 +103,9 @@ pub struct CheckoutReplica {
     /// When this replica last learned of a new owner (or became one), in
     /// ms since the Unix epoch.
     pub(super) owner_since_ms: u64,
+    /// Wall-clock time of the owner's last append, to compare with the
+    /// membership's `since_ms`.
+    pub(super) owner_heard_ms: u64,
     pub(super) view: watch::Receiver<MembershipView>,
     pub(super) payment: Arc<Mutex<PaymentSettings>>,
     /// Publishes stock levels to the catalog, in commit order.
@@ -173,6 +176,7 @@ impl Actor for CheckoutReplicaActor {
             owner_lost: false,
             failover_started: None,
             owner_since_ms: 0,
+            owner_heard_ms: 0,
             view: args.view,
             payment: args.payment,
             publisher: StockPublisher::spawn(),
@@ -274,6 +278,7 @@ impl CheckoutReplica {
         self.failover_started = None;
         self.owner = Some((owner, epoch));
         self.owner_heard = Instant::now();
+        self.owner_heard_ms = unix_ms_now();
         self.owner_lost = false;
     }
 
@@ -411,14 +416,17 @@ impl CheckoutReplica {
             return self.replicate().await.map(|_| ());
         }
         if let Some((owner, _)) = &self.owner {
-            let reachable = view
-                .members
-                .get(owner)
-                .is_some_and(|member| member.state.is_reachable());
+            // Down only counts if it was decided after the owner's last
+            // append: a node resuming from a freeze marks everyone down,
+            // then hears the owner before its view catches up.
+            let member = view.members.get(owner);
+            let reachable = member.is_some_and(|member| member.state.is_reachable());
+            let down_after_heard =
+                member.is_some_and(|member| !reachable && member.since_ms >= self.owner_heard_ms);
             let silent = self.owner_heard.elapsed() >= OWNER_SILENCE;
-            if !reachable || silent {
+            if down_after_heard || silent {
                 tracing::warn!(node = %self.node, %owner, reachable, "checkout owner lost");
-                self.owner_lost = !reachable;
+                self.owner_lost = down_after_heard;
                 self.failover_started.get_or_insert_with(Instant::now);
                 self.owner = None;
                 self.ownerless_since = Instant::now();

@@ -12,6 +12,7 @@ use super::protocol::PaymentSettings;
 use super::replica::{CheckoutReplicaActor, ReplicaArgs};
 use crate::catalog::model::seed_products;
 use crate::context::ServiceContext;
+use crate::service_actor::WorkerActor;
 use crate::spawn::spawn_linked;
 use crate::supervision::{ChildSpec, RestartBudget, Strategy, SupervisorSpec};
 
@@ -51,7 +52,7 @@ pub fn checkout_supervisor(ctx: &ServiceContext) -> SupervisorSpec {
                 node: node.clone(),
                 settings: payment.clone(),
             };
-            spawn_linked(PaymentWorker, args, supervisor)
+            spawn_linked(WorkerActor::<PaymentWorker>::default(), args, supervisor)
         }));
     SupervisorSpec::new("checkout", Strategy::RestForOne)
         .with_child(journal)

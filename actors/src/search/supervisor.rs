@@ -9,6 +9,7 @@ use parking_lot::RwLock;
 use super::indexer::{IndexerArgs, SearchIndexer, SearchState};
 use super::worker::{SearchWorker, SearchWorkerArgs};
 use crate::context::ServiceContext;
+use crate::service_actor::WorkerActor;
 use crate::spawn::spawn_linked;
 use crate::supervision::{ChildSpec, Strategy, SupervisorSpec};
 
@@ -36,7 +37,7 @@ pub fn search_supervisor(ctx: &ServiceContext) -> SupervisorSpec {
                     node: node.clone(),
                     state: state.clone(),
                 };
-                spawn_linked(SearchWorker, args, supervisor)
+                spawn_linked(WorkerActor::<SearchWorker>::default(), args, supervisor)
             },
         ));
     }

@@ -2,13 +2,12 @@
 
 use std::sync::Arc;
 
-use bazaar_cluster::directory;
-use bazaar_cluster::remote::{self, ServiceMsg};
 use parking_lot::RwLock;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::ActorProcessingErr;
 
 use super::indexer::SearchState;
 use super::protocol::{SearchItem, SearchProtocol, SearchReply, SearchRequest, SEARCH_GROUP};
+use crate::service_actor::ServiceWorker;
 
 /// Start arguments of a search worker.
 pub struct SearchWorkerArgs {
@@ -21,50 +20,40 @@ pub struct SearchWorkerArgs {
 /// A search worker.
 pub struct SearchWorker;
 
-impl Actor for SearchWorker {
-    type Msg = ServiceMsg<SearchProtocol>;
+impl ServiceWorker for SearchWorker {
+    type Protocol = SearchProtocol;
     type State = SearchWorkerArgs;
-    type Arguments = SearchWorkerArgs;
+    const GROUP: &'static str = SEARCH_GROUP;
 
-    async fn pre_start(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        args: SearchWorkerArgs,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        directory::join(SEARCH_GROUP, &args.node, &myself);
-        Ok(args)
+    fn node(state: &Self::State) -> &str {
+        &state.node
     }
 
-    async fn handle(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        message: Self::Msg,
+    async fn serve(
         state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        let Some((request, reply)) = message.into_parts() else {
-            return Ok(());
-        };
-        let answer = match request {
+        request: SearchRequest,
+    ) -> Result<SearchReply, ActorProcessingErr> {
+        match request {
             SearchRequest::Query { query, limit } => {
                 let search = state.state.read();
-                SearchReply::Results(search.index.search(&query, limit).map(|hits| {
-                    hits.into_iter()
-                        .filter_map(|hit| {
-                            let product = search.products.get(&hit.id)?.clone();
-                            Some(SearchItem {
-                                product,
-                                score: hit.score,
+                Ok(SearchReply::Results(
+                    search.index.search(&query, limit).map(|hits| {
+                        hits.into_iter()
+                            .filter_map(|hit| {
+                                let product = search.products.get(&hit.id)?.clone();
+                                Some(SearchItem {
+                                    product,
+                                    score: hit.score,
+                                })
                             })
-                        })
-                        .collect()
-                }))
+                            .collect()
+                    }),
+                ))
             }
             SearchRequest::Crash => {
                 tracing::warn!(node = %state.node, "crash injected into a search worker");
-                return Err("crash injected into search worker".into());
+                Err("crash injected into search worker".into())
             }
-        };
-        remote::answer(reply, answer);
-        Ok(())
+        }
     }
 }
