@@ -11,6 +11,9 @@ use bazaar_cluster::Cookie;
 
 /// Environment variable holding the cluster cookie.
 pub const COOKIE_ENV: &str = "BAZAAR_COOKIE";
+/// Set by `bazaar up` in its nodes' environment: enables the dashboard's
+/// kill buttons (every node of such a cluster is a local process).
+pub const LAUNCHED_BY_UP_ENV: &str = "BAZAAR_LAUNCHED_BY_UP";
 /// Environment variable holding the admin password.
 pub const ADMIN_PASSWORD_ENV: &str = "BAZAAR_ADMIN_PASSWORD";
 /// File name of the admin password inside the data dir of `bazaar up`.

@@ -73,7 +73,9 @@ async fn serve(
         .await
         .context("cannot start the service host")?;
     let app = gateway::router(
-        GatewayState::new(node.watch(), host.status.clone(), token_key).with_metrics(metrics),
+        GatewayState::new(node.watch(), host.status.clone(), token_key)
+            .with_metrics(metrics)
+            .with_kill_switch(std::env::var_os(config::LAUNCHED_BY_UP_ENV).is_some()),
     );
     tracing::info!(node = %args.name, http = %args.http, "gateway listening");
     gateway::serve::serve(http, app, shutdown_signal()).await;

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use support::{http_get, ClusterView, POLL_INTERVAL};
+use serde_json::{json, Value};
+use support::{http_get, http_post, ClusterView, POLL_INTERVAL};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bazaar");
 
@@ -237,4 +238,43 @@ fn up_refuses_a_taken_port_before_starting_anything() {
         "{stderr}"
     );
     assert!(!data_dir.path().join("n1").exists(), "nothing started");
+}
+
+#[test]
+fn the_dashboard_is_served_and_its_kill_switch_works_under_up() {
+    let http_port = free_port_range(3);
+    let cluster_port = free_port_range(3);
+    let up = Up::start(3, http_port, cluster_port, 0);
+    wait_for(Duration::from_secs(20), "the node table", || {
+        up.output().contains("cluster up")
+    });
+    let (status, page) = http_get(up.http(2), "/").expect("dashboard page");
+    assert_eq!(status, 200);
+    assert!(page.contains("<title>Bazaar cluster</title>"), "{page}");
+    assert!(page.contains("/dashboard.js"));
+    let (status, script) = http_get(up.http(3), "/dashboard.js").expect("dashboard script");
+    assert_eq!(status, 200);
+    assert!(script.contains("/api/cluster"));
+
+    let password = std::fs::read_to_string(up.data_dir.path().join("admin-password")).unwrap();
+    let credentials = json!({ "username": "admin", "password": password.trim() });
+    let (status, login) = http_post(up.http(1), "/api/login", &credentials, None).unwrap();
+    assert_eq!(status, 200, "{login}");
+    let token: Value = serde_json::from_str(&login).unwrap();
+    let token = token["token"].as_str().unwrap().to_string();
+    let target = json!({ "node": "n3" });
+    let (status, _) = http_post(up.http(1), "/api/admin/kill", &target, None).unwrap();
+    assert_eq!(status, 401, "the kill switch needs a token");
+
+    let pid = up.pid("n3").unwrap();
+    let (status, body) = http_post(up.http(1), "/api/admin/kill", &target, Some(&token)).unwrap();
+    assert_eq!(status, 202, "{body}");
+    wait_for(
+        Duration::from_secs(3),
+        "n3 killed through the dashboard's switch",
+        || !alive(pid),
+    );
+    wait_for(Duration::from_secs(2), "n1 sees n3 down", || {
+        up.state(1, "n3").as_deref() == Some("down")
+    });
 }

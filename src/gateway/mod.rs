@@ -4,6 +4,7 @@
 //!
 //! | route | |
 //! |---|---|
+//! | `GET /`, `GET /dashboard.js`, `POST /api/admin/kill` | [`dashboard`] |
 //! | `GET /healthz`, `GET /readyz`, `GET /api/cluster` | [`cluster`] |
 //! | `GET /metrics` | [`metrics`] |
 //! | `GET /api/products`, `GET /api/products/{id}`, `GET /api/search` | [`shop`] |
@@ -23,6 +24,7 @@ pub mod admin;
 pub mod cart;
 pub mod checkout;
 pub mod cluster;
+pub mod dashboard;
 pub mod error;
 pub mod limits;
 pub mod metrics;
@@ -69,6 +71,8 @@ pub struct GatewayState {
     checkout: CheckoutClient,
     /// Rendered at `GET /metrics`; `None` serves 404.
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// `POST /api/admin/kill` is enabled (nodes started by `bazaar up`).
+    kill_switch: bool,
 }
 
 impl GatewayState {
@@ -105,6 +109,7 @@ impl GatewayState {
             auth: AuthClient::new(),
             checkout: CheckoutClient::new(),
             metrics: None,
+            kill_switch: false,
         }
     }
 }
@@ -129,6 +134,9 @@ pub fn router(state: GatewayState) -> Router {
         .route("/api/login", within(ACCOUNT_TIMEOUT, post(account::login)))
         .route("/api/admin/products/{id}", put(admin::update_product))
         .route("/api/admin/crash", post(admin::crash))
+        .route("/api/admin/kill", post(dashboard::kill_node))
+        .route("/", get(dashboard::index))
+        .route("/dashboard.js", get(dashboard::script))
         .route("/api/cart", get(cart::get_cart))
         .route("/api/cart/items", post(cart::add_item))
         .route("/api/cart/items/{product_id}", delete(cart::remove_item))

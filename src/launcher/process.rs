@@ -63,6 +63,7 @@ impl NodeProcess {
             .args(plan.node_args(plans))
             .env(config::COOKIE_ENV, &secrets.cookie)
             .env(config::ADMIN_PASSWORD_ENV, &secrets.admin_password)
+            .env(config::LAUNCHED_BY_UP_ENV, "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -1,0 +1,120 @@
+// The Bazaar dashboard: polls this node's /api/cluster every second and
+// draws members, supervision trees, placement and a timeline of changes.
+"use strict";
+
+const POLL_MS = 1000;
+const MAX_EVENTS = 50;
+let previous = null;
+const events = [];
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (key === "class") node.className = value; else node.setAttribute(key, value);
+  }
+  for (const child of children) {
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function note(text) {
+  events.unshift({ at: new Date(), text });
+  events.length = Math.min(events.length, MAX_EVENTS);
+}
+
+function tree(report) {
+  const label = el("li", {}, report.name + " ");
+  if (report.strategy) label.append(el("span", { class: "small" }, report.strategy + " "));
+  if (report.restarts > 0) label.append(el("span", { class: "restarts" }, "↻" + report.restarts));
+  if (report.status !== "running") label.append(el("span", { class: "small" }, " " + report.status));
+  if (report.children && report.children.length) {
+    const list = el("ul", { class: "tree" });
+    for (const child of report.children) list.append(tree(child));
+    label.append(list);
+  }
+  return label;
+}
+
+function diff(current) {
+  if (!previous) return;
+  const before = Object.fromEntries(previous.members.map((m) => [m.name, m]));
+  for (const member of current.members) {
+    const old = before[member.name];
+    if (!old) note(`${member.name} joined`);
+    else if (old.state !== member.state) note(`${member.name} ${member.state} (was ${old.state})`);
+    else if (old.incarnation !== member.incarnation) note(`${member.name} restarted (pid ${member.pid})`);
+  }
+  const was = previous.checkout, now = current.checkout;
+  if (now && now.owner && (!was || was.owner !== now.owner || was.epoch !== now.epoch)) {
+    note(`checkout owner ${now.owner} (epoch ${now.epoch})` + (was && was.owner ? `, was ${was.owner}` : ""));
+  }
+  for (const [node, services] of Object.entries(current.services || {})) {
+    const oldServices = Object.fromEntries(((previous.services || {})[node] || []).map((s) => [s.name, s]));
+    for (const service of services) {
+      const old = oldServices[service.name];
+      if (old && service.restarts > old.restarts) note(`${service.name} on ${node}: ${service.restarts - old.restarts} restart(s)`);
+      if (old && service.escalations > old.escalations) note(`${service.name} on ${node} escalated and restarted whole`);
+    }
+  }
+}
+
+async function kill(node) {
+  const token = document.getElementById("token").value.trim();
+  const response = await fetch("/api/admin/kill", {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: "Bearer " + token },
+    body: JSON.stringify({ node }),
+  });
+  const body = await response.json().catch(() => ({}));
+  note(response.ok ? `killed ${node} (pid ${body.pid})` : `kill ${node}: ${body.error || response.status}`);
+}
+
+function render(cluster) {
+  const up = cluster.members.filter((m) => m.state === "up").length;
+  document.getElementById("summary").textContent =
+    `seen by ${cluster.node}: ${up} of ${cluster.expected} up, quorum ${cluster.quorum ? "yes" : "no"}`;
+  const nodes = document.getElementById("nodes");
+  nodes.replaceChildren();
+  for (const member of cluster.members) {
+    const button = el("button", {}, "kill");
+    button.addEventListener("click", () => kill(member.name));
+    const card = el("div", { class: "node", "data-node": member.name, "data-state": member.state },
+      el("h3", {}, el("span", {}, member.name,
+        cluster.checkout && cluster.checkout.owner === member.name ? el("span", { class: "badge" }, "checkout owner") : "",
+        cluster.checkout && cluster.checkout.standby === member.name ? el("span", { class: "badge" }, "standby") : ""),
+        el("span", { class: "state " + member.state }, member.state)),
+      el("div", { class: "small" }, `http ${member.http_addr} · pid ${member.pid} `, button));
+    const trees = (cluster.trees || {})[member.name];
+    if (trees) card.append(el("ul", { class: "tree root" }, tree(trees)));
+    nodes.append(card);
+  }
+  const placement = document.getElementById("placement");
+  placement.replaceChildren();
+  if (cluster.checkout) {
+    const c = cluster.checkout;
+    placement.append(el("p", {}, `checkout: owner ${c.owner || "none"}, standby ${c.standby || "none"}, epoch ${c.epoch}, ${c.commit_index} committed`));
+  }
+  const owners = {};
+  for (const shard of cluster.cart_shards || []) owners[shard.owner] = (owners[shard.owner] || 0) + 1;
+  const table = el("table", {}, el("tr", {}, el("th", {}, "node"), el("th", {}, "cart shards owned")));
+  for (const [node, count] of Object.entries(owners).sort()) table.append(el("tr", {}, el("td", {}, node), el("td", {}, count)));
+  placement.append(table);
+  const list = document.getElementById("events");
+  list.replaceChildren(...events.map((e) => el("li", {}, el("span", { class: "small" }, e.at.toLocaleTimeString() + " "), e.text)));
+}
+
+async function poll() {
+  try {
+    const response = await fetch("/api/cluster", { cache: "no-store" });
+    const cluster = await response.json();
+    diff(cluster);
+    previous = cluster;
+    render(cluster);
+  } catch (error) {
+    document.getElementById("summary").textContent = "gateway unreachable: " + error;
+  }
+  setTimeout(poll, POLL_MS);
+}
+
+poll();
