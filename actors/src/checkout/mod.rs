@@ -19,6 +19,7 @@ pub mod client;
 pub mod journal;
 pub mod log;
 pub mod model;
+mod orders;
 mod owner;
 pub mod payment;
 pub mod protocol;
