@@ -27,9 +27,11 @@
 //! A wrong cookie shows on the dialing side only as the peer closing the
 //! connection during the handshake; that is logged as a rejected cookie.
 
+mod dial;
 pub mod dialer;
 mod inbox;
 pub mod protocol;
+mod report;
 mod sessions;
 pub mod table;
 
@@ -40,7 +42,7 @@ use std::time::{Duration, Instant};
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::node::NodeServerSessionInformation;
-use ractor_cluster::{NetworkStream, NodeEventSubscription, NodeServerMessage};
+use ractor_cluster::{NodeEventSubscription, NodeServerMessage};
 use tokio::sync::{broadcast, watch};
 
 pub use dialer::{Dialer, DialerConfig};
@@ -50,6 +52,8 @@ pub use table::{DetectorConfig, MembershipTable, Moment};
 
 use crate::codec::Wire;
 use crate::member::{MemberEvent, MemberInfo, MemberState, MembershipView};
+use dial::spawn_dial;
+use report::{count_event, log_event, record_view};
 use sessions::Sessions;
 
 /// How often the membership actor checks timeouts and dials.
@@ -400,80 +404,4 @@ impl MembershipState {
         record_view(&view);
         self.view_tx.send_replace(view);
     }
-}
-
-/// Counts a membership change in `bazaar_membership_changes_total`.
-fn count_event(event: &MemberEvent) {
-    let kind = match event {
-        MemberEvent::MemberUp(_) => "up",
-        MemberEvent::MemberSuspected(_) => "suspect",
-        MemberEvent::MemberDown { .. } => "down",
-        MemberEvent::QuorumChanged(_) => return,
-    };
-    metrics::counter!("bazaar_membership_changes_total", "event" => kind).increment(1);
-}
-
-/// Sets the `bazaar_members{state}` and `bazaar_quorum` gauges from `view`.
-fn record_view(view: &MembershipView) {
-    for state in [MemberState::Up, MemberState::Suspect, MemberState::Down] {
-        let count = view
-            .members
-            .values()
-            .filter(|member| member.state == state)
-            .count();
-        metrics::gauge!("bazaar_members", "state" => state.as_str()).set(count as f64);
-    }
-    metrics::gauge!("bazaar_quorum").set(if view.has_quorum() { 1.0 } else { 0.0 });
-}
-
-fn log_event(event: &MemberEvent) {
-    match event {
-        MemberEvent::MemberUp(info) => tracing::info!(
-            member = %info.name,
-            addr = %info.cluster_addr,
-            incarnation = info.incarnation,
-            "member up"
-        ),
-        MemberEvent::MemberSuspected(info) => {
-            tracing::warn!(member = %info.name, "member suspected")
-        }
-        MemberEvent::MemberDown { info, reason } => {
-            tracing::warn!(member = %info.name, reason = reason.as_str(), "member down")
-        }
-        MemberEvent::QuorumChanged(true) => tracing::info!("quorum gained"),
-        MemberEvent::QuorumChanged(false) => tracing::warn!("quorum lost"),
-    }
-}
-
-/// Dials `target` in a task and hands the connection to the NodeServer.
-fn spawn_dial(
-    server: ActorRef<NodeServerMessage>,
-    membership: ActorRef<MembershipMsg>,
-    target: String,
-) {
-    tokio::spawn(async move {
-        let result = dial(&server, &target).await;
-        let _ = membership.cast(MembershipMsg::DialFinished { target, result });
-    });
-}
-
-async fn dial(server: &ActorRef<NodeServerMessage>, target: &str) -> Result<SocketAddr, String> {
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(target))
-        .await
-        .map_err(|_| "connect timed out".to_string())?
-        .map_err(|err| err.to_string())?;
-    stream.set_nodelay(true).map_err(|err| err.to_string())?;
-    let peer_addr = stream.peer_addr().map_err(|err| err.to_string())?;
-    let local_addr = stream.local_addr().map_err(|err| err.to_string())?;
-    server
-        .cast(NodeServerMessage::ConnectionOpened {
-            stream: Box::new(NetworkStream::Raw {
-                stream,
-                peer_addr,
-                local_addr,
-            }),
-            is_server: false,
-        })
-        .map_err(|err| err.to_string())?;
-    Ok(peer_addr)
 }
