@@ -7,7 +7,10 @@
 
 use std::collections::BTreeMap;
 
+use ractor::ActorRef;
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 /// How a node describes itself to its peers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +112,23 @@ impl MembershipView {
 /// Majority rule: `up` members out of `expected` form a quorum.
 pub fn has_quorum(up: usize, expected: usize) -> bool {
     up > expected / 2
+}
+
+/// Casts `message()` to `actor` every time `view` changes, until the view's
+/// sender is gone or the actor stopped: how an actor reacts to membership
+/// at once instead of at its next tick.
+pub fn cast_on_change<M: ractor::Message>(
+    mut view: watch::Receiver<MembershipView>,
+    actor: ActorRef<M>,
+    message: impl Fn() -> M + Send + 'static,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        while view.changed().await.is_ok() {
+            if actor.cast(message()).is_err() {
+                return;
+            }
+        }
+    })
 }
 
 /// A change in the membership, published to subscribers in the process.

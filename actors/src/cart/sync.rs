@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use bazaar_cluster::member::cast_on_change;
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
@@ -47,15 +48,7 @@ impl Actor for CartSync {
         owner: Owner,
     ) -> Result<Self::State, ActorProcessingErr> {
         let ticker = myself.send_interval(SYNC_INTERVAL, || CartSyncMsg::Tick);
-        let mut changes = owner.view.clone();
-        let notify = myself.clone();
-        let watcher = tokio::spawn(async move {
-            while changes.changed().await.is_ok() {
-                if notify.cast(CartSyncMsg::Tick).is_err() {
-                    return;
-                }
-            }
-        });
+        let watcher = cast_on_change(owner.view.clone(), myself.clone(), || CartSyncMsg::Tick);
         myself.cast(CartSyncMsg::Tick)?;
         Ok(CartSyncState {
             owner,

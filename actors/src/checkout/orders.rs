@@ -45,11 +45,21 @@ impl CheckoutReplica {
         if let Err(err) = validate_key(key) {
             return Ok(Err(err.into()));
         }
-        // The key's order, committed or still in the log from an earlier
-        // attempt: never a second one.
-        let existing = self
+        // The key's order, committed (in the book, which the owner keeps at
+        // its commit index) or still in the log's uncommitted suffix from an
+        // earlier attempt: never a second one.
+        debug_assert_eq!(
+            self.applied,
+            self.log.commit(),
+            "the owner's book is at its commit index"
+        );
+        if let Some(order) = self.book.find(user, key).cloned() {
+            let _ = tokio::time::timeout(SETTLE_TIMEOUT, settle_cart(&order)).await;
+            return Ok(Ok((order, false)));
+        }
+        let pending = self
             .log
-            .entries()
+            .entries_from(self.log.commit() + 1)
             .iter()
             .find_map(|entry| match &entry.record {
                 Record::Order(order) if order.user == user && order.idempotency_key == key => {
@@ -57,7 +67,7 @@ impl CheckoutReplica {
                 }
                 _ => None,
             });
-        if let Some((index, order)) = existing {
+        if let Some((index, order)) = pending {
             return Ok(if self.commit_through(index).await? {
                 let _ = tokio::time::timeout(SETTLE_TIMEOUT, settle_cart(&order)).await;
                 Ok((order, false))

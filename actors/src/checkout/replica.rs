@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 
 use bazaar_cluster::codec;
 use bazaar_cluster::directory;
-use bazaar_cluster::member::MembershipView;
+use bazaar_cluster::member::{cast_on_change, MembershipView};
 use bazaar_cluster::membership::table::unix_ms_now;
-use bazaar_cluster::placement::{assign, Candidate, Manifest};
+use bazaar_cluster::placement::{assign, candidates, Manifest};
 use bazaar_cluster::remote::ServiceMsg;
 use parking_lot::Mutex;
 use ractor::concurrency::JoinHandle;
@@ -150,17 +150,8 @@ impl Actor for CheckoutReplicaActor {
         let ticker = myself.send_interval(TICK, || ServiceMsg::Cast(CheckoutRequest::Tick));
         // A membership change is checked at once, not at the next tick: a
         // failover starts as soon as the owner's node is seen down.
-        let mut changes = args.view.clone();
-        let notify = myself.clone();
-        tokio::spawn(async move {
-            while changes.changed().await.is_ok() {
-                if notify
-                    .cast(ServiceMsg::Cast(CheckoutRequest::Tick))
-                    .is_err()
-                {
-                    return;
-                }
-            }
+        cast_on_change(args.view.clone(), myself.clone(), || {
+            ServiceMsg::Cast(CheckoutRequest::Tick)
         });
         let now = Instant::now();
         let mut replica = CheckoutReplica {
@@ -352,22 +343,10 @@ impl CheckoutReplica {
         }
     }
 
-    /// Reachable members in this node's view, as placement candidates.
-    pub(super) fn candidates(view: &MembershipView) -> Vec<Candidate> {
-        view.members
-            .values()
-            .filter(|member| member.state.is_reachable())
-            .map(|member| Candidate {
-                name: member.info.name.clone(),
-                incarnation: member.info.incarnation,
-            })
-            .collect()
-    }
-
     /// The preferred owner and standby among reachable members.
     pub(super) fn preference(view: &MembershipView) -> (Option<String>, Option<String>) {
         let manifest = Manifest::new().singleton("checkout");
-        let assignments = assign(&manifest, &Self::candidates(view));
+        let assignments = assign(&manifest, &candidates(view));
         (
             assignments.owner("checkout").map(str::to_string),
             assignments.standby("checkout").map(str::to_string),

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bazaar_cluster::member::MembershipView;
+use bazaar_cluster::member::{cast_on_change, MembershipView};
 use bazaar_cluster::placement::{assign, candidates, Manifest, Role};
 use bazaar_cluster::remote::{self, ServiceMsg};
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
@@ -133,17 +133,8 @@ impl Actor for Reconciler {
         myself: ActorRef<Self::Msg>,
         args: ReconcilerArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let mut changes = args.view.clone();
-        let notify = myself.clone();
-        tokio::spawn(async move {
-            while changes.changed().await.is_ok() {
-                if notify
-                    .cast(ServiceMsg::Cast(HostRequest::Reconcile))
-                    .is_err()
-                {
-                    return;
-                }
-            }
+        cast_on_change(args.view.clone(), myself.clone(), || {
+            ServiceMsg::Cast(HostRequest::Reconcile)
         });
         myself.cast(ServiceMsg::Cast(HostRequest::Reconcile))?;
         Ok(ReconcilerState {
