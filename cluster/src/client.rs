@@ -222,6 +222,19 @@ where
         }
     }
 
+    /// Sends `request` to a member on `node` when the member is expected to
+    /// fail instead of answering (crash injection): a missing reply is fine,
+    /// only "no member there" is an error.
+    pub async fn deliver_on(&self, node: &str, request: P::Request) -> Result<(), ClientError> {
+        match self
+            .call_on(node, request, Idempotency::NotIdempotent)
+            .await
+        {
+            Err(err @ ClientError::NoMember { .. }) => Err(err),
+            _ => Ok(()),
+        }
+    }
+
     /// Casts `request` to every member on other nodes; returns how many.
     pub fn cast_to_remote_members(&self, request: &P::Request) -> usize {
         directory::remote_members::<P>(&self.group)

@@ -66,13 +66,9 @@ impl AuthClient {
 
     /// Makes one auth worker on `node` fail.
     pub async fn crash(&self, node: &str) -> Result<(), AuthFailure> {
-        match self
-            .inner
-            .call_on(node, AuthRequest::Crash, Idempotency::NotIdempotent)
+        self.inner
+            .deliver_on(node, AuthRequest::Crash)
             .await
-        {
-            Err(err @ ClientError::NoMember { .. }) => Err(unavailable(err)),
-            _ => Ok(()),
-        }
+            .map_err(unavailable)
     }
 }

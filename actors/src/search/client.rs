@@ -66,13 +66,9 @@ impl SearchClient {
 
     /// Makes one search worker on `node` fail.
     pub async fn crash(&self, node: &str) -> Result<(), SearchClientError> {
-        match self
-            .inner
-            .call_on(node, SearchRequest::Crash, Idempotency::NotIdempotent)
+        self.inner
+            .deliver_on(node, SearchRequest::Crash)
             .await
-        {
-            Err(err @ ClientError::NoMember { .. }) => Err(err.into()),
-            _ => Ok(()),
-        }
+            .map_err(Into::into)
     }
 }
