@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::Context;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use serde_json::Value;
 
 use crate::config;
 
@@ -123,47 +122,7 @@ fn gateways(nodes: usize, http_port: u16) -> Vec<String> {
         .collect()
 }
 
-/// `/api/cluster` of a gateway, if it answers.
-pub async fn cluster_view(client: &reqwest::Client, gateway: &str) -> Option<Value> {
-    let response = client
-        .get(format!("{gateway}/api/cluster"))
-        .send()
-        .await
-        .ok()?;
-    response.json::<Value>().await.ok()
-}
-
-/// The state `observer`'s view gives `member`.
-pub fn member_state(view: &Value, member: &str) -> Option<String> {
-    view["members"]
-        .as_array()?
-        .iter()
-        .find(|entry| entry["name"] == member)
-        .and_then(|entry| entry["state"].as_str())
-        .map(str::to_string)
-}
-
-/// When `member`'s state last changed in `observer`'s view (unix ms).
-pub fn member_since(view: &Value, member: &str) -> Option<u64> {
-    view["members"]
-        .as_array()?
-        .iter()
-        .find(|entry| entry["name"] == member)
-        .and_then(|entry| entry["since_ms"].as_u64())
-}
-
-/// When the view's node learned of its checkout owner (unix ms).
-pub fn owner_since(view: &Value) -> Option<u64> {
-    view["checkout"]["since_ms"]
-        .as_u64()
-        .filter(|since| *since > 0)
-}
-
-/// The checkout owner and epoch in a view.
-pub fn checkout_owner(view: &Value) -> Option<(String, u64)> {
-    let checkout = &view["checkout"];
-    Some((
-        checkout["owner"].as_str()?.to_string(),
-        checkout["epoch"].as_u64()?,
-    ))
+/// The `host:port` of a gateway URL, as the launcher's poller takes it.
+pub fn addr(gateway: &str) -> String {
+    gateway.trim_start_matches("http://").to_string()
 }

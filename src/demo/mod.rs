@@ -20,7 +20,9 @@ use parking_lot::Mutex;
 use serde_json::{json, Value};
 
 use crate::cli::DemoArgs;
-use cluster::{checkout_owner, cluster_view, member_since, member_state, owner_since, DemoCluster};
+use crate::gateway::ClusterReport;
+use crate::launcher::observer::{checkout_owner, poll_all};
+use cluster::{addr, DemoCluster};
 use load::{Load, LoadPlan};
 use report::{ms, DemoReport, Timeline};
 
@@ -79,9 +81,9 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<DemoReport> {
         .timeout(Duration::from_secs(2))
         .build()?;
     wait_ready(&client, &mut cluster).await?;
-    let (owner, old_epoch) = current_owner(&client, &cluster.gateways)
-        .await
-        .context("no checkout owner")?;
+    let addrs: Vec<String> = cluster.gateways.iter().map(|g| addr(g)).collect();
+    let (owner, old_epoch) =
+        checkout_owner(&poll_all(&client, &addrs).await).context("no checkout owner")?;
     timeline.say(format!(
         "cluster ready: every gateway answers, checkout owner {owner} (epoch {old_epoch})"
     ));
@@ -114,6 +116,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<DemoReport> {
         .filter(|g| **g != gateway)
         .cloned()
         .collect();
+    let survivor_addrs: Vec<String> = survivors.iter().map(|g| addr(g)).collect();
 
     let mut detect = None;
     let mut failover = None;
@@ -121,47 +124,38 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<DemoReport> {
     let mut rejoin = None;
     let deadline = Instant::now() + RECOVERY_TIMEOUT;
     while Instant::now() < deadline && rejoin.is_none() {
+        // One round of the survivors' views serves detection and failover.
+        let reports = poll_all(&client, &survivor_addrs).await;
         if detect.is_none() {
-            for survivor in &survivors {
-                let view = cluster_view(&client, survivor).await;
-                if view
-                    .as_ref()
-                    .and_then(|v| member_state(v, &owner))
-                    .as_deref()
-                    == Some("down")
-                {
-                    // The survivor's own record of when it saw the node go.
-                    let since_ms = view
-                        .as_ref()
-                        .and_then(|v| member_since(v, &owner))
-                        .unwrap_or(killed_at_ms);
-                    let since_kill = Duration::from_millis(since_ms.saturating_sub(killed_at_ms));
-                    detect = Some(since_kill);
-                    timeline.say(format!(
-                        "{owner} seen down by its peers, {} ms after the kill",
-                        ms(since_kill)
-                    ));
-                    break;
-                }
+            // The survivor's own record of when it saw the node go.
+            let seen_down = reports.iter().flatten().find_map(|report| {
+                let member = report.members.iter().find(|m| m.name == owner)?;
+                (member.state == "down").then_some(member.since_ms)
+            });
+            if let Some(since_ms) = seen_down {
+                let since_kill = Duration::from_millis(since_ms.saturating_sub(killed_at_ms));
+                detect = Some(since_kill);
+                timeline.say(format!(
+                    "{owner} seen down by its peers, {} ms after the kill",
+                    ms(since_kill)
+                ));
             }
         }
         if failover.is_none() {
-            if let Some((new_owner, epoch)) = current_owner(&client, &survivors).await {
+            if let Some((new_owner, epoch)) = checkout_owner(&reports) {
                 if epoch > old_epoch && new_owner != owner {
                     // The earliest a survivor knew of the new owner, by its
                     // own clock (the new owner: when it became active).
-                    let mut known_ms = None::<u64>;
-                    for survivor in &survivors {
-                        if let Some(view) = cluster_view(&client, survivor).await {
-                            if checkout_owner(&view) == Some((new_owner.clone(), epoch)) {
-                                let since = owner_since(&view);
-                                known_ms = match (known_ms, since) {
-                                    (Some(a), Some(b)) => Some(a.min(b)),
-                                    (a, b) => a.or(b),
-                                };
-                            }
-                        }
-                    }
+                    let known_ms = reports
+                        .iter()
+                        .flatten()
+                        .filter_map(|report| report.checkout.as_ref())
+                        .filter(|c| {
+                            c.owner.as_deref() == Some(new_owner.as_str()) && c.epoch == epoch
+                        })
+                        .map(|c| c.since_ms)
+                        .filter(|since| *since > 0)
+                        .min();
                     let since_kill = match known_ms {
                         Some(since) => Duration::from_millis(since.saturating_sub(killed_at_ms)),
                         None => start.elapsed() - killed_at,
@@ -193,11 +187,11 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<DemoReport> {
             }
         }
         if let Some((new_owner, _, _)) = &failover {
-            let view = cluster_view(&client, &gateway).await;
-            let follows = view
+            let restarted = poll_all(&client, &[addr(&gateway)]).await;
+            let follows = restarted[0]
                 .as_ref()
-                .and_then(checkout_owner)
-                .is_some_and(|(o, _)| &o == new_owner);
+                .and_then(|report: &ClusterReport| report.checkout.as_ref())
+                .is_some_and(|c| c.owner.as_deref() == Some(new_owner.as_str()));
             let ready = client
                 .get(format!("{gateway}/readyz"))
                 .send()
@@ -285,23 +279,6 @@ async fn wait_ready(client: &reqwest::Client, cluster: &mut DemoCluster) -> anyh
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// The checkout owner of the highest epoch the given gateways report.
-async fn current_owner(client: &reqwest::Client, gateways: &[String]) -> Option<(String, u64)> {
-    let mut best: Option<(String, u64)> = None;
-    for gateway in gateways {
-        if let Some((owner, epoch)) = cluster_view(client, gateway)
-            .await
-            .as_ref()
-            .and_then(checkout_owner)
-        {
-            if best.as_ref().is_none_or(|(_, e)| epoch > *e) {
-                best = Some((owner, epoch));
-            }
-        }
-    }
-    best
 }
 
 async fn post(

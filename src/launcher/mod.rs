@@ -14,7 +14,7 @@
 //! started again after `--respawn-after` seconds with the same name, ports
 //! and data. Ctrl-C or SIGTERM stops every child and exits 0.
 
-mod observer;
+pub(crate) mod observer;
 mod plan;
 mod process;
 
