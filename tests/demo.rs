@@ -2,23 +2,14 @@
 //! owner under load, and its JSON report must show a failover, a rejoin
 //! and every acknowledged order in the shop exactly once.
 
-use std::net::TcpListener;
+mod support;
+
 use std::process::Command;
 
 use serde_json::Value;
+use support::free_port_range;
 
 const BIN: &str = env!("CARGO_BIN_EXE_bazaar");
-
-/// A base port with `count` consecutive free ports from it.
-fn free_port_range(count: u16) -> u16 {
-    for _ in 0..200 {
-        let base: u16 = rand::random_range(20_000..60_000);
-        if (0..count).all(|offset| TcpListener::bind(("127.0.0.1", base + offset)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no range of {count} free ports");
-}
 
 #[test]
 fn the_demo_tells_a_failover_with_no_order_lost() {

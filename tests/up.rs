@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
-use support::{http_get, http_post, ClusterView, POLL_INTERVAL};
+use support::{free_port_range, http_get, http_post, ClusterView, POLL_INTERVAL};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bazaar");
 
@@ -107,18 +107,6 @@ fn wait_for(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) 
         std::thread::sleep(POLL_INTERVAL);
     }
     start.elapsed()
-}
-
-/// A base port with `count` consecutive free ports from it.
-fn free_port_range(count: u16) -> u16 {
-    for _ in 0..200 {
-        let base: u16 = rand::random_range(20_000..60_000);
-        let free = (0..count).all(|offset| TcpListener::bind(("127.0.0.1", base + offset)).is_ok());
-        if free {
-            return base;
-        }
-    }
-    panic!("no range of {count} free ports");
 }
 
 #[test]

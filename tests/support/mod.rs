@@ -418,6 +418,19 @@ fn free_ports(count: usize) -> Vec<SocketAddr> {
         .collect()
 }
 
+/// A base port with `count` consecutive free loopback ports from it, for
+/// commands that number their ports from one base (`bazaar up`, `demo`).
+pub fn free_port_range(count: u16) -> u16 {
+    for _ in 0..200 {
+        let base: u16 = rand::random_range(20_000..60_000);
+        let free = (0..count).all(|offset| TcpListener::bind(("127.0.0.1", base + offset)).is_ok());
+        if free {
+            return base;
+        }
+    }
+    panic!("no range of {count} free ports");
+}
+
 /// A file's content, empty if it does not exist, invalid UTF-8 replaced.
 fn read_lossy(path: &Path) -> String {
     let mut bytes = Vec::new();
