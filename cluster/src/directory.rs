@@ -25,35 +25,38 @@ pub fn join<P: Protocol>(group: &str, node: &str, actor: &ActorRef<ServiceMsg<P>
     ractor::pg::join(group_on(group, node), vec![actor.get_cell()]);
 }
 
-/// Every member of `group`: local ones first, then remote ones, each shuffled.
-pub fn members<P: Protocol>(group: &str) -> Vec<ActorRef<ServiceMsg<P>>> {
-    let (mut local, mut remote): (Vec<_>, Vec<_>) = ractor::pg::get_members(&group.to_string())
+/// Members of a service group.
+pub type Members<P> = Vec<ActorRef<ServiceMsg<P>>>;
+
+/// The members of `group` on this node and on other nodes, each shuffled.
+fn split<P: Protocol>(group: &str) -> (Members<P>, Members<P>) {
+    let (local, remote): (Vec<_>, Vec<_>) = ractor::pg::get_members(&group.to_string())
         .into_iter()
         .partition(|cell| cell.get_id().is_local());
     let mut rng = rand::rng();
-    local.shuffle(&mut rng);
-    remote.shuffle(&mut rng);
+    let mut shuffled = |cells: Vec<ractor::ActorCell>| {
+        let mut actors: Vec<_> = cells.into_iter().map(ActorRef::from).collect();
+        actors.shuffle(&mut rng);
+        actors
+    };
+    (shuffled(local), shuffled(remote))
+}
+
+/// Every member of `group`: local ones first, then remote ones, each shuffled.
+pub fn members<P: Protocol>(group: &str) -> Members<P> {
+    let (mut local, remote) = split(group);
+    local.extend(remote);
     local
-        .into_iter()
-        .chain(remote)
-        .map(ActorRef::from)
-        .collect()
 }
 
 /// Members of `group` on this node, shuffled.
-pub fn local_members<P: Protocol>(group: &str) -> Vec<ActorRef<ServiceMsg<P>>> {
-    members(group)
-        .into_iter()
-        .filter(|actor| actor.get_id().is_local())
-        .collect()
+pub fn local_members<P: Protocol>(group: &str) -> Members<P> {
+    split(group).0
 }
 
 /// Members of `group` on other nodes, shuffled.
-pub fn remote_members<P: Protocol>(group: &str) -> Vec<ActorRef<ServiceMsg<P>>> {
-    members(group)
-        .into_iter()
-        .filter(|actor| !actor.get_id().is_local())
-        .collect()
+pub fn remote_members<P: Protocol>(group: &str) -> Members<P> {
+    split(group).1
 }
 
 /// Members of `group` on the node named `node`.
