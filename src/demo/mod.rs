@@ -281,26 +281,29 @@ async fn wait_ready(client: &reqwest::Client, cluster: &mut DemoCluster) -> anyh
     }
 }
 
-async fn post(
+/// Logs `username` in through `gateway`; returns the token.
+async fn login(
     client: &reqwest::Client,
-    url: String,
-    token: Option<&str>,
-    body: Value,
-) -> anyhow::Result<Value> {
-    let mut request = client.post(&url).json(&body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request
+    gateway: &str,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let url = format!("{gateway}/api/login");
+    let response = client
+        .post(&url)
+        .json(&json!({ "username": username, "password": password }))
         .send()
         .await
         .with_context(|| format!("cannot reach {url}"))?;
     let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let answer: Value = response.json().await.unwrap_or(Value::Null);
     if !status.is_success() {
-        bail!("{url} answered {status}: {body}");
+        bail!("{url} answered {status}: {answer}");
     }
-    Ok(body)
+    Ok(answer["token"]
+        .as_str()
+        .with_context(|| format!("no token for {username}"))?
+        .to_string())
 }
 
 /// Logs the shoppers in and gives their products plenty of stock.
@@ -309,17 +312,7 @@ async fn prepare(
     cluster: &DemoCluster,
 ) -> anyhow::Result<Vec<(String, String, u64)>> {
     let gateway = &cluster.gateways[0];
-    let admin = post(
-        client,
-        format!("{gateway}/api/login"),
-        None,
-        json!({ "username": "admin", "password": cluster.admin_password()? }),
-    )
-    .await?;
-    let admin = admin["token"]
-        .as_str()
-        .context("no admin token")?
-        .to_string();
+    let admin = login(client, gateway, "admin", &cluster.admin_password()?).await?;
     let mut buyers = Vec::new();
     for (index, product) in DEMO_PRODUCTS
         .iter()
@@ -339,18 +332,8 @@ async fn prepare(
             );
         }
         let user = format!("user{:03}", 91 + index);
-        let login = post(
-            client,
-            format!("{gateway}/api/login"),
-            None,
-            json!({ "username": user, "password": "bazaar" }),
-        )
-        .await?;
-        buyers.push((
-            user,
-            login["token"].as_str().context("no token")?.to_string(),
-            *product,
-        ));
+        let token = login(client, gateway, &user, "bazaar").await?;
+        buyers.push((user, token, *product));
     }
     Ok(buyers)
 }
@@ -363,17 +346,7 @@ async fn audit(
     acks: &[load::Ack],
 ) -> anyhow::Result<(usize, usize)> {
     let gateway = &survivors[0];
-    let admin = post(
-        client,
-        format!("{gateway}/api/login"),
-        None,
-        json!({ "username": "admin", "password": cluster.admin_password()? }),
-    )
-    .await?;
-    let admin = admin["token"]
-        .as_str()
-        .context("no admin token")?
-        .to_string();
+    let admin = login(client, gateway, "admin", &cluster.admin_password()?).await?;
     // The orders list of a node may trail the owner by a heartbeat: poll
     // until every acknowledged key is there, or a few seconds passed.
     let deadline = Instant::now() + Duration::from_secs(5);
