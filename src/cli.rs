@@ -67,6 +67,16 @@ pub struct NodeArgs {
     /// File holding the admin password (instead of BAZAAR_ADMIN_PASSWORD).
     #[arg(long)]
     pub admin_password_file: Option<PathBuf>,
+    /// PEM certificate of this node: turns on mutual TLS between nodes
+    /// (with --tls-key and --tls-ca).
+    #[arg(long, requires_all = ["tls_key", "tls_ca"])]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires_all = ["tls_cert", "tls_ca"])]
+    pub tls_key: Option<PathBuf>,
+    /// PEM certificate of the CA that signs every node's certificate.
+    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// Flags of `bazaar up`.
@@ -87,6 +97,10 @@ pub struct UpArgs {
     /// Seconds before a dead node is started again; 0 never restarts.
     #[arg(long, default_value_t = config::DEFAULT_RESPAWN_AFTER_SECS)]
     pub respawn_after: u64,
+    /// Mutual TLS between nodes, with a throwaway CA and certificates
+    /// generated into DIR/tls.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// Flags of `bazaar status`.

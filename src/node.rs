@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use bazaar_actors::auth::model::{hash_password, TokenKey, DEMO_PASSWORD};
 use bazaar_actors::context::ServiceContext;
+use bazaar_cluster::listener::tls::TlsFiles;
 use bazaar_cluster::{ClusterNode, NodeConfig};
 use tokio::net::TcpListener;
 
@@ -25,7 +26,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
     let cookie = config::load_cookie(args.cookie_file.as_deref())?;
     let token_key = TokenKey::derive(cookie.expose());
     let admin_password = config::load_admin_password(args.admin_password_file.as_deref())?;
-    let node_config = NodeConfig::new(
+    let mut node_config = NodeConfig::new(
         &args.name,
         args.listen,
         args.advertise.clone(),
@@ -34,6 +35,13 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         cookie,
         args.expect,
     )?;
+    if let (Some(cert), Some(key), Some(ca)) = (&args.tls_cert, &args.tls_key, &args.tls_ca) {
+        node_config = node_config.with_tls(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            ca: ca.clone(),
+        });
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,8 +1,9 @@
 //! `GET /metrics` on a cluster of real `bazaar node` processes: the answer
 //! is valid Prometheus text (parsed with `openmetrics-parser`), gateway
 //! requests are counted by route template, service calls, membership and
-//! quorum are there, and a killed node shows up as a `down` change on the
-//! survivors.
+//! quorum are there, the messages each service handles are counted on the
+//! node that handles them, and a killed node shows up as a `down` change on
+//! the survivors.
 
 mod support;
 
@@ -68,6 +69,22 @@ fn scrape(cluster: &TestCluster, i: usize) -> Option<Vec<Sample>> {
         }
     }
     Some(samples)
+}
+
+/// `bazaar_service_messages_handled_total{service}` summed over nodes
+/// `1..=3`; panics if a node does not serve it.
+fn handled_everywhere(cluster: &TestCluster, service: &str) -> f64 {
+    (1..=3)
+        .map(|i| {
+            let samples = scrape(cluster, i).unwrap_or_else(|| panic!("n{i} serves /metrics"));
+            value(
+                &samples,
+                "bazaar_service_messages_handled_total",
+                &[("service", service)],
+            )
+            .unwrap_or_else(|| panic!("n{i} exports messages handled by {service}"))
+        })
+        .sum()
 }
 
 /// Samples of `metric` whose labels include `labels`.
@@ -184,6 +201,40 @@ fn metrics_count_requests_calls_and_membership() {
     assert!(ups >= Some(2.0), "peers seen up: {ups:?}");
     let epoch = value(&samples, "bazaar_checkout_epoch", &[]);
     assert!(epoch >= Some(1.0), "checkout epoch: {epoch:?}");
+
+    for service in ["catalog", "search", "auth", "cart", "checkout"] {
+        assert!(
+            value(
+                &samples,
+                "bazaar_service_messages_handled_total",
+                &[("service", service)],
+            )
+            .is_some(),
+            "messages handled by {service} exported"
+        );
+    }
+    let catalog_before = handled_everywhere(&cluster, "catalog");
+    let search_before = handled_everywhere(&cluster, "search");
+    assert!(catalog_before >= 3.0, "the reads above reached the catalog");
+    for id in 10..20 {
+        cluster
+            .product(2, id)
+            .unwrap_or_else(|| panic!("product {id} on n2"));
+    }
+    cluster
+        .search_ids(3, "lamp", 5)
+        .expect("a search through n3");
+    let catalog_after = handled_everywhere(&cluster, "catalog");
+    let search_after = handled_everywhere(&cluster, "search");
+    println!("catalog messages {catalog_before} -> {catalog_after}, search {search_before} -> {search_after}");
+    assert!(
+        catalog_after >= catalog_before + 10.0,
+        "10 product reads are 10 catalog messages at least: {catalog_before} -> {catalog_after}"
+    );
+    assert!(
+        search_after > search_before,
+        "a search is a search message: {search_before} -> {search_after}"
+    );
 
     cluster.kill(3);
     let took = cluster.expect_within(

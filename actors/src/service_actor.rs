@@ -5,7 +5,8 @@
 //!
 //! A frame that does not decode is logged and dropped; an `Err` from
 //! `serve` fails the actor, so its supervisor restarts it (crash injection
-//! uses that).
+//! uses that). Every request served is counted for its service
+//! ([`crate::host::traffic`], found from the group once, at start).
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -13,6 +14,8 @@ use std::marker::PhantomData;
 use bazaar_cluster::directory;
 use bazaar_cluster::remote::{self, Protocol, ServiceMsg};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use crate::host::traffic::{self, Handled};
 
 /// A service actor's behaviour.
 pub trait ServiceWorker: Send + Sync + 'static {
@@ -42,18 +45,28 @@ impl<W> Default for WorkerActor<W> {
     }
 }
 
+/// A running worker: its state and its service's message counter.
+pub struct WorkerState<W: ServiceWorker> {
+    worker: W::State,
+    /// `None` for a group outside the manifest's services.
+    handled: Option<&'static Handled>,
+}
+
 impl<W: ServiceWorker> Actor for WorkerActor<W> {
     type Msg = ServiceMsg<W::Protocol>;
-    type State = W::State;
+    type State = WorkerState<W>;
     type Arguments = W::State;
 
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
-        state: W::State,
+        worker: W::State,
     ) -> Result<Self::State, ActorProcessingErr> {
-        directory::join(W::GROUP, W::node(&state), &myself);
-        Ok(state)
+        directory::join(W::GROUP, W::node(&worker), &myself);
+        Ok(WorkerState {
+            worker,
+            handled: traffic::of_group(W::GROUP),
+        })
     }
 
     async fn handle(
@@ -65,7 +78,10 @@ impl<W: ServiceWorker> Actor for WorkerActor<W> {
         let Some((request, reply)) = message.into_parts() else {
             return Ok(());
         };
-        let answer = W::serve(state, request).await?;
+        if let Some(handled) = state.handled {
+            handled.count();
+        }
+        let answer = W::serve(&mut state.worker, request).await?;
         remote::answer(reply, answer);
         Ok(())
     }

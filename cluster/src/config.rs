@@ -4,6 +4,8 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use crate::listener::tls::TlsFiles;
+use crate::listener::ListenerConfig;
 use crate::membership::DetectorConfig;
 
 /// A name no node may take: it marks seeded data.
@@ -86,6 +88,10 @@ pub struct NodeConfig {
     pub expected: usize,
     /// Failure detector timing.
     pub detector: DetectorConfig,
+    /// Limits of the cluster listener (handshakes in flight, deadline).
+    pub listener: ListenerConfig,
+    /// Mutual TLS between nodes; `None` for plain TCP with the cookie only.
+    pub tls: Option<TlsFiles>,
 }
 
 impl NodeConfig {
@@ -126,7 +132,15 @@ impl NodeConfig {
             cookie,
             expected,
             detector: DetectorConfig::default(),
+            listener: ListenerConfig::default(),
+            tls: None,
         })
+    }
+
+    /// The same configuration with mutual TLS between nodes.
+    pub fn with_tls(mut self, files: TlsFiles) -> Self {
+        self.tls = Some(files);
+        self
     }
 
     /// The advertised host and port.

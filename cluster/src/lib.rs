@@ -2,6 +2,8 @@
 //! ractor_cluster. It knows nodes, never services.
 //!
 //! - [`node`]: start a node (NodeServer + membership) and watch its view;
+//! - [`listener`]: the accept loop in front of ractor_cluster: handshake
+//!   limits and deadline, socket options, mutual TLS;
 //! - [`membership`]: mesh from seeds, reconnects, heartbeats, failure
 //!   detection, quorum;
 //! - [`member`]: the view and its events;
@@ -17,6 +19,7 @@ pub mod client;
 pub mod codec;
 pub mod config;
 pub mod directory;
+pub mod listener;
 pub mod member;
 pub mod membership;
 pub mod node;

@@ -8,7 +8,10 @@
 //!
 //! The other crates record through the `metrics` facade where things
 //! happen (service calls, membership, supervision, checkout); recording
-//! before [`install`] or without it is a no-op.
+//! before [`install`] or without it is a no-op. Messages handled per
+//! service are the exception: the service actors bump plain atomics
+//! ([`bazaar_actors::host::traffic`]), which each scrape copies into
+//! `bazaar_service_messages_handled_total{service}`.
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +19,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use bazaar_actors::host::traffic;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use super::GatewayState;
@@ -55,12 +59,17 @@ impl GatewayState {
 }
 
 /// `GET /metrics`: every metric of this process in the Prometheus text
-/// format; 404 when no recorder is installed.
+/// format, with the services' message counters brought up to date; 404
+/// when no recorder is installed.
 pub async fn render(State(state): State<GatewayState>) -> Response {
-    match &state.metrics {
-        Some(handle) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], handle.render()).into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
+    let Some(handle) = &state.metrics else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    for handled in traffic::all() {
+        metrics::counter!("bazaar_service_messages_handled_total", "service" => handled.service())
+            .absolute(handled.total());
     }
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], handle.render()).into_response()
 }
 
 /// Middleware: `bazaar_http_requests_total{route,method,status}` and

@@ -13,10 +13,14 @@
 //! line for each membership change its nodes report. A node that dies is
 //! started again after `--respawn-after` seconds with the same name, ports
 //! and data. Ctrl-C or SIGTERM stops every child and exits 0.
+//!
+//! With `--tls`, it first generates a throwaway CA and one certificate per
+//! node into `DIR/tls/` ([`tls`]) and starts the nodes with mutual TLS.
 
 pub(crate) mod observer;
 mod plan;
 mod process;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -41,7 +45,7 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs a local cluster until Ctrl-C or SIGTERM.
 pub fn run(args: UpArgs) -> anyhow::Result<()> {
-    let plans = plan(
+    let mut plans = plan(
         args.nodes,
         &args.data_dir,
         args.http_port,
@@ -50,6 +54,17 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     check_ports_free(&plans)?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    if args.tls {
+        let names: Vec<String> = plans.iter().map(|plan| plan.name.clone()).collect();
+        let files = tls::generate(&args.data_dir, &names)?;
+        for (plan, files) in plans.iter_mut().zip(files) {
+            plan.tls = Some(files);
+        }
+        say(format!(
+            "mutual tls between nodes, throwaway ca and certificates in {}",
+            args.data_dir.join(tls::TLS_DIR).display()
+        ));
+    }
     let cookie = config::generate_cookie();
     write_secret(&args.data_dir.join(config::COOKIE_FILE), &cookie)?;
     let admin_password = config::generate_password();

@@ -5,6 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use bazaar_cluster::listener::tls::TlsFiles;
 
 /// One node of the local cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +18,8 @@ pub struct NodePlan {
     pub http: SocketAddr,
     /// The node's own data directory.
     pub data_dir: PathBuf,
+    /// Its TLS material under `bazaar up --tls`.
+    pub tls: Option<TlsFiles>,
 }
 
 /// Node i (1-based) is `n{i}` on cluster port `cluster_port + i - 1` and
@@ -46,6 +49,7 @@ pub fn plan(
             )),
             http: SocketAddr::from((Ipv4Addr::LOCALHOST, port(http_port, index, "--http-port")?)),
             data_dir: data_dir.join(&name),
+            tls: None,
             name,
         });
     }
@@ -95,6 +99,9 @@ impl NodePlan {
         for other in all.iter().filter(|other| other.name != self.name) {
             args.push("--seed".into());
             args.push(other.cluster.to_string());
+        }
+        if let Some(tls) = &self.tls {
+            args.extend(super::tls::node_flags(tls));
         }
         args
     }

@@ -101,6 +101,8 @@ pub struct Options {
     /// Nodes not started by [`TestCluster::start_with`]; start them later
     /// with [`TestCluster::start_node`].
     pub deferred: Vec<usize>,
+    /// Extra `bazaar node` flags per node (node number, flags).
+    pub node_flags: Vec<(usize, Vec<String>)>,
 }
 
 impl Options {
@@ -119,6 +121,12 @@ impl Options {
     /// Leaves node `i` stopped until [`TestCluster::start_node`].
     pub fn deferred(mut self, i: usize) -> Self {
         self.deferred.push(i);
+        self
+    }
+
+    /// Gives node `i` extra `bazaar node` flags.
+    pub fn flags(mut self, i: usize, flags: Vec<String>) -> Self {
+        self.node_flags.push((i, flags));
         self
     }
 }
@@ -179,6 +187,12 @@ impl TestCluster {
                     admin_password: admin_password.clone(),
                     seeds: Vec::new(),
                     expect,
+                    flags: options
+                        .node_flags
+                        .iter()
+                        .filter(|(node, _)| *node == i)
+                        .flat_map(|(_, flags)| flags.clone())
+                        .collect(),
                     child: None,
                 }
             })

@@ -30,6 +30,8 @@ pub(super) struct Node {
     pub(super) seeds: Vec<SocketAddr>,
     /// `--expect`.
     pub(super) expect: usize,
+    /// Extra flags, after the others.
+    pub(super) flags: Vec<String>,
     /// The running process, `None` before the first start and after a kill.
     pub(super) child: Option<Child>,
 }
@@ -61,6 +63,7 @@ impl Node {
         for seed in &self.seeds {
             command.args(["--seed", &seed.to_string()]);
         }
+        command.args(&self.flags);
         let child = command
             .env("BAZAAR_COOKIE", &self.cookie)
             .env("BAZAAR_ADMIN_PASSWORD", &self.admin_password)

@@ -58,6 +58,8 @@ pub struct ServiceView {
     pub restarts: u64,
     /// Times the service was restarted whole after exhausting its budget.
     pub escalations: u64,
+    /// Messages the service handled on that node since it started.
+    pub handled: u64,
 }
 
 /// One node of a supervision tree, in `trees`.

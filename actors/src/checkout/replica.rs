@@ -195,6 +195,9 @@ impl Actor for CheckoutReplicaActor {
         let Some((request, reply)) = message.into_parts() else {
             return Ok(());
         };
+        if !matches!(request, CheckoutRequest::Tick) {
+            crate::host::traffic::CHECKOUT_HANDLED.count();
+        }
         let answer = state.serve(request).await?;
         if let (Some(reply), Some(answer)) = (reply, answer) {
             let _ = reply.send(Ok(answer));

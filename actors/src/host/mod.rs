@@ -23,13 +23,16 @@
 //! separate reporter answers [`HostRequest::Report`] (services, roles,
 //! supervision trees with restart counters) for `/api/cluster`, locally or
 //! from other nodes through [`NODE_GROUP`], so a report never waits behind
-//! a service that is starting.
+//! a service that is starting. The report also carries how many messages
+//! each service handled here ([`traffic`]), from which the dashboard shows
+//! message rates.
 
 pub mod client;
 pub mod manifest;
 pub mod protocol;
 mod reconciler;
 mod reporter;
+pub mod traffic;
 
 pub use client::HostClient;
 pub use protocol::{HostProtocol, HostReply, HostRequest, NodeReport, ServiceStatus, NODE_GROUP};

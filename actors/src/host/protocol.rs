@@ -61,4 +61,8 @@ pub struct ServiceStatus {
     pub restarts: u64,
     /// Times the service exhausted its restart budget and was restarted whole.
     pub escalations: u64,
+    /// Messages the service handled on this node since the node started
+    /// (see [`super::traffic`]); rates come from two successive reports.
+    #[serde(default)]
+    pub handled: u64,
 }

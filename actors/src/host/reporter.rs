@@ -14,6 +14,7 @@ use super::protocol::{
     HostProtocol, HostReply, HostRequest, NodeReport, ServiceStatus, NODE_GROUP,
 };
 use super::reconciler::HostStatus;
+use super::traffic;
 use crate::supervision::{tree_of, TreeReport};
 
 /// Timeout for a service supervisor's tree.
@@ -104,12 +105,14 @@ async fn report(
         // host's restarts of the whole service.
         tree.restarts = service.escalations;
         tree.failures = service.escalations;
+        let handled = traffic::of_service(&name).map_or(0, traffic::Handled::total);
         services.push(ServiceStatus {
             name,
             role: role_name(&service.role).into(),
             status: if running { "running" } else { "restarting" }.into(),
             restarts: restarts_below(&tree),
             escalations: service.escalations,
+            handled,
         });
         children.push(tree);
     }

@@ -51,10 +51,12 @@ pub use protocol::{Heartbeat, MEMBERSHIP_GROUP};
 pub use table::{DetectorConfig, MembershipTable, Moment};
 
 use crate::codec::Wire;
+use crate::listener::socket::SocketConfig;
 use crate::member::{MemberEvent, MemberInfo, MemberState, MembershipView};
-use dial::spawn_dial;
+use dial::{spawn_dial, DialContext};
 use report::{count_event, log_event, record_view};
 use sessions::Sessions;
+use tokio_rustls::TlsConnector;
 
 /// How often the membership actor checks timeouts and dials.
 const TICK_INTERVAL: Duration = Duration::from_millis(50);
@@ -112,6 +114,10 @@ pub struct MembershipArgs {
     pub listen: SocketAddr,
     /// The NodeServer whose sessions are followed.
     pub server: ActorRef<NodeServerMessage>,
+    /// Mutual TLS for dialed sessions; `None` for plain TCP.
+    pub tls: Option<TlsConnector>,
+    /// Socket options of dialed connections.
+    pub socket: SocketConfig,
     /// Where the view is published.
     pub view_tx: watch::Sender<MembershipView>,
     /// Where changes are published.
@@ -136,6 +142,7 @@ pub struct MembershipState {
     last_heartbeat_sent: Option<Instant>,
     handshake_timeout: Duration,
     server: ActorRef<NodeServerMessage>,
+    dial: DialContext,
     view_tx: watch::Sender<MembershipView>,
     events_tx: broadcast::Sender<MemberEvent>,
     _ticker: JoinHandle<()>,
@@ -202,6 +209,12 @@ impl Actor for Membership {
             own_addrs,
             last_heartbeat_sent: None,
             handshake_timeout: args.dialer.handshake_timeout,
+            dial: DialContext {
+                server: args.server.clone(),
+                tls: args.tls,
+                socket: args.socket,
+                handshake_timeout: args.dialer.handshake_timeout,
+            },
             server: args.server,
             view_tx: args.view_tx,
             events_tx: args.events_tx,
@@ -355,7 +368,7 @@ impl MembershipState {
         }
         self.dialer.set_connected(&reached, now.instant);
         for target in self.dialer.due(now.instant) {
-            spawn_dial(self.server.clone(), myself.clone(), target);
+            spawn_dial(self.dial.clone(), myself.clone(), target);
         }
 
         let interval = self.table.config().heartbeat_interval;
