@@ -1,10 +1,13 @@
 // The Bazaar dashboard: polls this node's /api/cluster every second and
-// draws members, supervision trees, placement and a timeline of changes.
+// draws members, supervision trees, placement, message rates and a
+// timeline of changes.
 "use strict";
 
 const POLL_MS = 1000;
 const MAX_EVENTS = 50;
 let previous = null;
+// When `previous` arrived (performance.now(), ms).
+let previousAt = null;
 const events = [];
 
 function el(tag, attrs, ...children) {
@@ -70,7 +73,53 @@ async function kill(node) {
   note(response.ok ? `killed ${node} (pid ${body.pid})` : `kill ${node}: ${body.error || response.status}`);
 }
 
-function render(cluster) {
+// Messages per second of each service on each node, from the growth of its
+// `handled` counter since the previous poll: {node: {service: rate}}. A
+// counter that went down belongs to a restarted node: no rate until the
+// next poll.
+function rates(cluster, now) {
+  const result = {};
+  if (!previous || previousAt === null || now <= previousAt) return result;
+  const seconds = (now - previousAt) / 1000;
+  for (const [node, services] of Object.entries(cluster.services || {})) {
+    const before = Object.fromEntries(((previous.services || {})[node] || []).map((s) => [s.name, s.handled]));
+    for (const service of services) {
+      const old = before[service.name];
+      if (old === undefined || service.handled < old) continue;
+      (result[node] = result[node] || {})[service.name] = (service.handled - old) / seconds;
+    }
+  }
+  return result;
+}
+
+function rateText(rate) {
+  if (rate === undefined) return "–";
+  return (rate >= 100 ? rate.toFixed(0) : rate.toFixed(1)) + "/s";
+}
+
+function renderRates(cluster, perNode) {
+  const nodes = Object.keys(cluster.services || {}).sort();
+  const services = [];
+  for (const node of nodes) {
+    for (const service of cluster.services[node]) if (!services.includes(service.name)) services.push(service.name);
+  }
+  const table = el("table", { id: "rate-table" },
+    el("tr", {}, el("th", {}, "service"), ...nodes.map((node) => el("th", {}, node)), el("th", {}, "all")));
+  for (const service of services) {
+    const row = el("tr", {}, el("td", {}, service));
+    let total = 0, known = false;
+    for (const node of nodes) {
+      const rate = (perNode[node] || {})[service];
+      if (rate !== undefined) { total += rate; known = true; }
+      row.append(el("td", { class: "rate", "data-node": node, "data-service": service, "data-rate": rate === undefined ? "" : rate.toFixed(3) }, rateText(rate)));
+    }
+    row.append(el("td", { class: "rate total" }, known ? rateText(total) : "–"));
+    table.append(row);
+  }
+  document.getElementById("rates").replaceChildren(table);
+}
+
+function render(cluster, perNode) {
   const up = cluster.members.filter((m) => m.state === "up").length;
   document.getElementById("summary").textContent =
     `seen by ${cluster.node}: ${up} of ${cluster.expected} up, quorum ${cluster.quorum ? "yes" : "no"}`;
@@ -78,6 +127,7 @@ function render(cluster) {
   nodes.replaceChildren();
   for (const member of cluster.members) {
     const button = el("button", {}, "kill");
+    button.disabled = member.state === "down";
     button.addEventListener("click", () => kill(member.name));
     const card = el("div", { class: "node", "data-node": member.name, "data-state": member.state },
       el("h3", {}, el("span", {}, member.name,
@@ -100,6 +150,7 @@ function render(cluster) {
   const table = el("table", {}, el("tr", {}, el("th", {}, "node"), el("th", {}, "cart shards owned")));
   for (const [node, count] of Object.entries(owners).sort()) table.append(el("tr", {}, el("td", {}, node), el("td", {}, count)));
   placement.append(table);
+  renderRates(cluster, perNode);
   const list = document.getElementById("events");
   list.replaceChildren(...events.map((e) => el("li", {}, el("span", { class: "small" }, e.at.toLocaleTimeString() + " "), e.text)));
 }
@@ -108,9 +159,12 @@ async function poll() {
   try {
     const response = await fetch("/api/cluster", { cache: "no-store" });
     const cluster = await response.json();
+    const now = performance.now();
+    const perNode = rates(cluster, now);
     diff(cluster);
     previous = cluster;
-    render(cluster);
+    previousAt = now;
+    render(cluster, perNode);
   } catch (error) {
     document.getElementById("summary").textContent = "gateway unreachable: " + error;
   }
