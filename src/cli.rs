@@ -1,4 +1,4 @@
-//! The command line: `bazaar node | up | status | kill | bench`.
+//! The command line: `bazaar node | up | status | kill | demo | bench | load`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,6 +32,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Measure message throughput, local and across two processes, next to baselines.
     Bench(BenchArgs),
+    /// Load the shop over HTTP at a fixed rate with a mix of user flows; report latency and errors.
+    Load(crate::load::plan::LoadArgs),
     /// The far side of `bazaar bench`, started by it.
     #[command(hide = true)]
     BenchPeer(BenchPeerArgs),

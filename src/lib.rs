@@ -9,6 +9,7 @@
 //! - [`control`]: `bazaar status` and `bazaar kill`;
 //! - [`demo`]: `bazaar demo`, the kill-a-node story with numbers;
 //! - [`bench`]: `bazaar bench`, message throughput next to baselines;
+//! - [`load`]: `bazaar load`, open-loop HTTP load on the shop;
 //! - [`telemetry`]: structured logs.
 
 pub mod bench;
@@ -18,5 +19,6 @@ pub mod control;
 pub mod demo;
 pub mod gateway;
 pub mod launcher;
+pub mod load;
 pub mod node;
 pub mod telemetry;

@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => bazaar::demo::run(args),
         Command::Bench(args) => bazaar::bench::run(args),
         Command::BenchPeer(args) => bazaar::bench::peer::run(args),
+        Command::Load(args) => bazaar::load::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

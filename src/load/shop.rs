@@ -1,0 +1,386 @@
+//! The shop as the load speaks it: one HTTP client per source address,
+//! the seeded demo users as virtual users, and what each flow sends.
+//!
+//! - Virtual users are the seeded `user001`..`user100` (password
+//!   `DEMO_PASSWORD` of the auth service). A user logs in on the gateway
+//!   of the flow that first needs a token, and again after a 401; one
+//!   login at a time per user.
+//! - A cart change and a checkout carry a fresh `Idempotency-Key` (unique
+//!   per run), so repeated runs against the same cluster never replay an
+//!   earlier order.
+//! - Each user remembers how many units it believes its cart holds, so a
+//!   checkout goes to a user with a non-empty cart; when none has one, the
+//!   checkout flow puts a unit in first.
+//! - Products put in carts are those in stock (at least
+//!   [`MIN_CART_STOCK`] units when the run starts), so the mix does not
+//!   turn into stock refusals.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use bazaar_actors::auth::model::{demo_username, DEMO_PASSWORD, DEMO_USERS};
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::{mpsc, Mutex};
+use tokio::time::Instant;
+
+use super::plan::{Flow, Settings};
+use super::stats::{Event, Failure, Route};
+
+/// Products added to carts have at least this many units when the run starts.
+const MIN_CART_STOCK: u32 = 50;
+/// Budget of opening a connection (a dead node refuses at once).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Products fetched per page while preparing.
+const PAGE: usize = 100;
+/// Results asked of a search.
+const SEARCH_LIMIT: usize = 10;
+
+/// One virtual user.
+struct User {
+    name: String,
+    /// Bearer token once logged in; the lock makes logins one at a time.
+    token: Mutex<Option<String>>,
+    /// Units the user believes its cart holds.
+    cart_units: AtomicU32,
+}
+
+/// What the flows share.
+pub struct Shop {
+    gateways: Vec<String>,
+    /// One per source address (or one unbound client).
+    clients: Vec<reqwest::Client>,
+    users: Vec<User>,
+    /// Every product id (browsed).
+    products: Vec<u64>,
+    /// Products in stock (put in carts).
+    stocked: Vec<u64>,
+    /// Words of product names (searched).
+    words: Vec<String>,
+    /// Makes idempotency keys unique across runs.
+    run_id: u64,
+    next_key: AtomicU64,
+    events: mpsc::Sender<Event>,
+}
+
+/// A page of `GET /api/products`.
+#[derive(Deserialize)]
+struct ProductPage {
+    items: Vec<ProductItem>,
+    total: usize,
+}
+
+#[derive(Deserialize)]
+struct ProductItem {
+    id: u64,
+    name: String,
+    stock: u32,
+}
+
+impl Shop {
+    /// Clients for `settings`, and the catalog read through the first
+    /// gateway that answers (not measured).
+    pub async fn prepare(settings: &Settings, events: mpsc::Sender<Event>) -> anyhow::Result<Self> {
+        let clients = clients(settings)?;
+        let mut failures = Vec::new();
+        let mut catalog = None;
+        for gateway in &settings.gateways {
+            match read_catalog(&clients[0], gateway).await {
+                Ok(items) => {
+                    catalog = Some(items);
+                    break;
+                }
+                Err(err) => failures.push(format!("{gateway}: {err:#}")),
+            }
+        }
+        let Some(items) = catalog else {
+            bail!("no gateway served the catalog: {}", failures.join("; "));
+        };
+        let stocked: Vec<u64> = items
+            .iter()
+            .filter(|p| p.stock >= MIN_CART_STOCK)
+            .map(|p| p.id)
+            .collect();
+        if stocked.is_empty() {
+            bail!("no product has {MIN_CART_STOCK} units in stock to put in carts");
+        }
+        let mut words: Vec<String> = items
+            .iter()
+            .flat_map(|p| p.name.split_whitespace())
+            .filter(|word| word.len() >= 3)
+            .map(str::to_lowercase)
+            .collect();
+        words.sort();
+        words.dedup();
+        Ok(Self {
+            gateways: settings.gateways.clone(),
+            clients,
+            users: (1..=DEMO_USERS)
+                .map(|n| User {
+                    name: demo_username(n),
+                    token: Mutex::new(None),
+                    cart_units: AtomicU32::new(0),
+                })
+                .collect(),
+            products: items.iter().map(|p| p.id).collect(),
+            stocked,
+            words,
+            run_id: rand::random(),
+            next_key: AtomicU64::new(0),
+            events,
+        })
+    }
+
+    /// Runs one arrival of `flow` through gateway `gateway`, scheduled at
+    /// `due` in second `second` of the run, and reports every request.
+    /// Returns whether every request succeeded.
+    pub async fn run(
+        &self,
+        flow: Flow,
+        gateway: usize,
+        arrival: u64,
+        due: Instant,
+        second: u32,
+    ) -> Result<(), Failure> {
+        let mut call = Call {
+            shop: self,
+            gateway,
+            second,
+            client: &self.clients[arrival as usize % self.clients.len()],
+            started: due,
+        };
+        match flow {
+            Flow::Browse => {
+                let id = self.products[rand::rng().random_range(0..self.products.len())];
+                let url = format!("{}/api/products/{id}", self.gateways[gateway]);
+                call.send(Route::Product, call.client.get(url))
+                    .await
+                    .map(drop)
+            }
+            Flow::Search => {
+                let word = &self.words[rand::rng().random_range(0..self.words.len())];
+                let url = format!("{}/api/search", self.gateways[gateway]);
+                let query = [("q", word.as_str()), ("limit", &SEARCH_LIMIT.to_string())];
+                call.send(Route::Search, call.client.get(url).query(&query))
+                    .await
+                    .map(drop)
+            }
+            Flow::ViewCart => {
+                let user = self.user(rand::rng().random_range(0..self.users.len()), &mut call);
+                let token = call.token(user).await?;
+                let url = format!("{}/api/cart", self.gateways[gateway]);
+                call.authorized(user, Route::Cart, call.client.get(url).bearer_auth(token))
+                    .await
+            }
+            Flow::AddToCart => {
+                let user = self.user(rand::rng().random_range(0..self.users.len()), &mut call);
+                call.add_to_cart(user).await
+            }
+            Flow::Checkout => {
+                let (index, mut units) = self.claim_cart();
+                let user = self.user(index, &mut call);
+                if units == 0 {
+                    call.add_to_cart(user).await?;
+                    units = user.cart_units.swap(0, Ordering::Relaxed);
+                }
+                let token = call.token(user).await?;
+                let url = format!("{}/api/checkout", self.gateways[gateway]);
+                let request = call
+                    .client
+                    .post(url)
+                    .bearer_auth(token)
+                    .header("idempotency-key", self.key());
+                let outcome = call.authorized(user, Route::Checkout, request).await;
+                if matches!(outcome, Err(failure) if failure != Failure::Status(409)) {
+                    // Not bought (or unknown): the units are still in the cart.
+                    user.cart_units.fetch_add(units, Ordering::Relaxed);
+                }
+                outcome
+            }
+        }
+    }
+
+    /// User `index`, whose requests go through its own source address.
+    fn user<'a>(&'a self, index: usize, call: &mut Call<'a>) -> &'a User {
+        call.client = &self.clients[index % self.clients.len()];
+        &self.users[index]
+    }
+
+    /// A random user whose cart holds something, with the units it holds,
+    /// taken so that no other checkout picks the same cart; else a random
+    /// user and 0.
+    fn claim_cart(&self) -> (usize, u32) {
+        let start = rand::rng().random_range(0..self.users.len());
+        (0..self.users.len())
+            .map(|offset| (start + offset) % self.users.len())
+            .find_map(|i| {
+                let units = self.users[i].cart_units.swap(0, Ordering::Relaxed);
+                (units > 0).then_some((i, units))
+            })
+            .unwrap_or((start, 0))
+    }
+
+    fn key(&self) -> String {
+        let n = self.next_key.fetch_add(1, Ordering::Relaxed);
+        format!("load-{:016x}-{n}", self.run_id)
+    }
+}
+
+/// The requests of one arrival.
+struct Call<'a> {
+    shop: &'a Shop,
+    gateway: usize,
+    second: u32,
+    client: &'a reqwest::Client,
+    /// When the next request counts from: the schedule for the first.
+    started: Instant,
+}
+
+impl Call<'_> {
+    /// Sends `request`, reports its outcome, returns its body on a 2xx.
+    async fn send(
+        &mut self,
+        route: Route,
+        request: reqwest::RequestBuilder,
+    ) -> Result<String, Failure> {
+        let outcome = match request.send().await {
+            Ok(response) => {
+                let status = response.status();
+                match response.text().await {
+                    Ok(body) if status.is_success() => Ok(body),
+                    Ok(_) => Err(Failure::Status(status.as_u16())),
+                    Err(err) => Err(classify(&err)),
+                }
+            }
+            Err(err) => Err(classify(&err)),
+        };
+        let now = Instant::now();
+        let latency_us = now.saturating_duration_since(self.started).as_micros() as u64;
+        self.started = now;
+        let event = Event::Request {
+            route,
+            gateway: self.gateway,
+            second: self.second,
+            result: outcome.as_ref().map(|_| latency_us).map_err(|f| *f),
+        };
+        // The receiver lives until every arrival has ended.
+        let _ = self.shop.events.send(event).await;
+        outcome
+    }
+
+    /// Sends a request that needs `user`'s token; a 401 forgets the token.
+    async fn authorized(
+        &mut self,
+        user: &User,
+        route: Route,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(), Failure> {
+        let outcome = self.send(route, request).await.map(drop);
+        if outcome == Err(Failure::Status(401)) {
+            user.token.lock().await.take();
+        }
+        outcome
+    }
+
+    /// `user`'s token, logging in first if it has none.
+    async fn token(&mut self, user: &User) -> Result<String, Failure> {
+        let mut token = user.token.lock().await;
+        if let Some(token) = token.as_ref() {
+            return Ok(token.clone());
+        }
+        // Waiting for another flow's login is part of this flow's time.
+        let url = format!("{}/api/login", self.shop.gateways[self.gateway]);
+        let body = json!({ "username": user.name, "password": DEMO_PASSWORD });
+        let answer = self
+            .send(Route::Login, self.client.post(url).json(&body))
+            .await?;
+        #[derive(Deserialize)]
+        struct Login {
+            token: String,
+        }
+        let login: Login = serde_json::from_str(&answer).map_err(|_| Failure::Transport)?;
+        *token = Some(login.token.clone());
+        Ok(login.token)
+    }
+
+    /// Puts one unit of a stocked product in `user`'s cart.
+    async fn add_to_cart(&mut self, user: &User) -> Result<(), Failure> {
+        let token = self.token(user).await?;
+        let product_id = self.shop.stocked[rand::rng().random_range(0..self.shop.stocked.len())];
+        let url = format!("{}/api/cart/items", self.shop.gateways[self.gateway]);
+        let request = self
+            .client
+            .post(url)
+            .bearer_auth(token)
+            .header("idempotency-key", self.shop.key())
+            .json(&json!({ "product_id": product_id, "quantity": 1 }));
+        self.authorized(user, Route::AddItem, request).await?;
+        user.cart_units.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// What kind of transport failure `err` is.
+fn classify(err: &reqwest::Error) -> Failure {
+    if err.is_timeout() {
+        return Failure::Timeout;
+    }
+    if err.is_connect() {
+        let mut source = std::error::Error::source(err);
+        while let Some(cause) = source {
+            if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+                if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                    return Failure::ConnectRefused;
+                }
+            }
+            source = cause.source();
+        }
+        return Failure::Connect;
+    }
+    Failure::Transport
+}
+
+/// One client per source address of `settings` (one unbound client if none).
+fn clients(settings: &Settings) -> anyhow::Result<Vec<reqwest::Client>> {
+    let build = |source: Option<IpAddr>| {
+        reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(CONNECT_TIMEOUT.min(settings.timeout))
+            .local_address(source)
+            .build()
+            .context("cannot build the http client")
+    };
+    if settings.sources.is_empty() {
+        return Ok(vec![build(None)?]);
+    }
+    settings
+        .sources
+        .iter()
+        .map(|&source| build(Some(source)))
+        .collect()
+}
+
+/// Every product of the catalog, page by page.
+async fn read_catalog(client: &reqwest::Client, gateway: &str) -> anyhow::Result<Vec<ProductItem>> {
+    let mut items = Vec::new();
+    loop {
+        let url = format!("{gateway}/api/products?offset={}&limit={PAGE}", items.len());
+        let response = client.get(&url).send().await?;
+        let status = response.status();
+        if !status.is_success() {
+            bail!("GET {url}: {status}");
+        }
+        let page: ProductPage = response
+            .json()
+            .await
+            .with_context(|| format!("GET {url}"))?;
+        let done = page.items.is_empty() || items.len() + page.items.len() >= page.total;
+        items.extend(page.items);
+        if done {
+            return Ok(items);
+        }
+    }
+}
