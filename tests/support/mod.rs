@@ -31,6 +31,7 @@
 //! [`checkout_http`] speaks checkout, orders and payment settings, and
 //! [`orderer`] keeps buying in the background while a test breaks the
 //! cluster, and [`order_audit`] checks orders against what was acknowledged.
+//! [`up`] runs a whole `bazaar up` instead of single nodes.
 
 // Each test binary that includes this module uses a subset of it.
 #![allow(dead_code, unused_imports)]
@@ -43,6 +44,7 @@ mod order_audit;
 mod orderer;
 mod reader;
 mod shop;
+mod up;
 mod view;
 mod wait;
 
@@ -69,6 +71,7 @@ pub use order_audit::{
 pub use orderer::{max_gap_ms, Ack, OrderLog, Orderer, OrdererConfig};
 pub use reader::{BackgroundReader, ReadLog};
 pub use shop::DEMO_PASSWORD;
+pub use up::UpCluster;
 pub use view::{ClusterView, ServiceView, TreeView};
 
 use node::Node;
