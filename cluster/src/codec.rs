@@ -87,12 +87,34 @@ pub fn encode_tagged<T: Serialize + ?Sized>(tag: &str, value: &T) -> Result<Vec<
     Ok(bytes)
 }
 
+/// Appends `value` behind the protocol tag `tag` to `buf`; on error `buf`
+/// is left as it was.
+pub fn encode_tagged_into<T: Serialize + ?Sized>(
+    tag: &str,
+    value: &T,
+    buf: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    let start = buf.len();
+    let written = bincode::serde::encode_into_std_write((tag, value), buf, config());
+    match written {
+        Ok(size) if size <= MAX_MESSAGE_BYTES => Ok(()),
+        Ok(size) => {
+            buf.truncate(start);
+            Err(CodecError::TooLarge { size })
+        }
+        Err(err) => {
+            buf.truncate(start);
+            Err(CodecError::Encode(err.to_string()))
+        }
+    }
+}
+
 /// Decodes a frame produced by [`encode_tagged`] with the same tag.
 pub fn decode_tagged<T: DeserializeOwned>(tag: &str, bytes: &[u8]) -> Result<T, CodecError> {
     if bytes.len() > MAX_MESSAGE_BYTES {
         return Err(CodecError::TooLarge { size: bytes.len() });
     }
-    let (found, tag_len): (String, usize) = bincode::serde::decode_from_slice(bytes, config())
+    let (found, tag_len): (&str, usize) = bincode::serde::borrow_decode_from_slice(bytes, config())
         .map_err(|err| CodecError::Malformed(err.to_string()))?;
     if found != tag {
         return Err(CodecError::WrongProtocol {

@@ -19,8 +19,10 @@ pub fn group_on(group: &str, node: &str) -> String {
     format!("{group}@{node}")
 }
 
-/// Adds `actor`, running on `node`, to `group` and to the node's scoped group.
+/// Adds `actor`, running on `node`, to `group` and to the node's scoped
+/// group, and makes its protocol reachable through lanes.
 pub fn join<P: Protocol>(group: &str, node: &str, actor: &ActorRef<ServiceMsg<P>>) {
+    crate::lane::register::<P>();
     ractor::pg::join(group.to_string(), vec![actor.get_cell()]);
     ractor::pg::join(group_on(group, node), vec![actor.get_cell()]);
 }

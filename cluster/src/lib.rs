@@ -8,6 +8,8 @@
 //!   detection, quorum;
 //! - [`member`]: the view and its events;
 //! - [`remote`]: location-transparent service messages and calls;
+//! - [`lane`]: the fast path for remote service messages, batched on a
+//!   connection of its own per peer, bounded;
 //! - [`directory`]: service members through pg groups, local first;
 //! - [`client`]: typed service clients with timeouts and retries;
 //! - [`placement`]: which node runs which service, a pure function of the
@@ -19,6 +21,7 @@ pub mod client;
 pub mod codec;
 pub mod config;
 pub mod directory;
+pub mod lane;
 pub mod listener;
 pub mod member;
 pub mod membership;

@@ -27,6 +27,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::codec::MAX_FRAME_BYTES;
 use crate::config::NodeConfig;
+use crate::lane::Lanes;
 use crate::listener::tls::{ClusterTls, TlsError};
 use crate::listener::ClusterListener;
 use crate::member::{MemberEvent, MemberInfo, MembershipView};
@@ -67,6 +68,7 @@ pub struct ClusterNode {
     view_rx: watch::Receiver<MembershipView>,
     events_tx: broadcast::Sender<MemberEvent>,
     local: MemberInfo,
+    lanes: Option<Lanes>,
 }
 
 impl ClusterNode {
@@ -159,6 +161,16 @@ impl ClusterNode {
         let (membership, _) = Actor::spawn(Some("bazaar.membership".into()), Membership, args)
             .await
             .map_err(|err| StartError::Membership(err.to_string()))?;
+        // Lanes are plain TCP: with TLS between nodes, service messages stay
+        // on the (encrypted) ractor_cluster sessions.
+        let lanes = match config.tls {
+            Some(_) => None,
+            None => Some(
+                Lanes::start(bound.ip(), advertise_host, &config.name)
+                    .await
+                    .map_err(listener_error)?,
+            ),
+        };
         tracing::info!(
             node = %config.name,
             listen = %bound,
@@ -175,6 +187,7 @@ impl ClusterNode {
             view_rx,
             events_tx,
             local,
+            lanes,
         })
     }
 
@@ -206,6 +219,9 @@ impl ClusterNode {
     /// Stops accepting, then stops membership and the NodeServer, closing
     /// every session.
     pub async fn shutdown(self) {
+        if let Some(lanes) = self.lanes {
+            lanes.shutdown().await;
+        }
         drop(self.listener);
         let _ = self
             .membership

@@ -24,6 +24,7 @@ use ractor::{ActorRef, RpcReplyPort};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::codec::{self, CodecError};
+use crate::lane::{self, frame, frame::Status, CallFailure, Outbound, PushError};
 
 /// A service contract: what its actors accept and answer.
 pub trait Protocol: Send + Sync + 'static {
@@ -99,7 +100,8 @@ pub fn answer<T>(port: Option<RpcReplyPort<Result<T, RemoteError>>>, reply: T) {
 const CAST: &str = "cast";
 const CALL: &str = "call";
 
-fn reply_tag<P: Protocol>() -> String {
+/// The tag of protocol `P`'s replies on the wire.
+pub(crate) fn reply_tag<P: Protocol>() -> String {
     format!("{}.reply", P::NAME)
 }
 
@@ -239,6 +241,9 @@ pub enum CallError {
     /// The callee's transport refused the request.
     #[error(transparent)]
     Remote(#[from] RemoteError),
+    /// The lane to the callee's node is full: the message was not sent.
+    #[error("overloaded: {0}")]
+    Overloaded(String),
 }
 
 impl CallError {
@@ -246,14 +251,51 @@ impl CallError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Timeout(_) | Self::Unreachable(_) => true,
-            Self::Remote(RemoteError::Refused(_)) => true,
+            Self::Remote(RemoteError::Refused(_)) | Self::Overloaded(_) => true,
             Self::Remote(RemoteError::Malformed(_)) => false,
         }
     }
 }
 
-/// Calls `actor` with `request`, waiting at most `timeout`.
+/// Calls `actor` with `request`, waiting at most `timeout`: through a
+/// lane when the actor is on another node and lanes run, else directly.
 pub async fn call<P: Protocol>(
+    actor: &ActorRef<ServiceMsg<P>>,
+    request: P::Request,
+    timeout: Duration,
+) -> Result<P::Reply, CallError> {
+    let id = actor.get_id();
+    let Some(lane) = lane::to(id) else {
+        return call_via_session(actor, request, timeout).await;
+    };
+    let payload = codec::encode_tagged(P::NAME, &request)
+        .map_err(|err| CallError::Remote(RemoteError::Refused(err.to_string())))?;
+    let answer = lane.call(id.pid(), timeout, &payload).await;
+    match answer {
+        Ok((Status::Ok, bytes)) => {
+            match codec::decode_tagged::<Reply<P>>(&reply_tag::<P>(), &bytes) {
+                Ok(Ok(reply)) => Ok(reply),
+                Ok(Err(err)) => Err(CallError::Remote(err)),
+                Err(err) => Err(CallError::Remote(RemoteError::Malformed(err.to_string()))),
+            }
+        }
+        Ok((Status::Dropped, _)) => Err(CallError::Unreachable(
+            "the actor dropped the call without replying".to_string(),
+        )),
+        Ok((Status::NoActor, _)) => {
+            Err(CallError::Unreachable(format!("no actor {id} on its node")))
+        }
+        Err(CallFailure::Timeout) => Err(CallError::Timeout(timeout)),
+        Err(CallFailure::Closed(reason)) => Err(CallError::Unreachable(reason)),
+        Err(CallFailure::Encode(err)) => {
+            Err(CallError::Remote(RemoteError::Refused(err.to_string())))
+        }
+    }
+}
+
+/// Calls `actor` through ractor itself: moved to a local actor, or over
+/// the ractor_cluster session to a remote one.
+pub(crate) async fn call_via_session<P: Protocol>(
     actor: &ActorRef<ServiceMsg<P>>,
     request: P::Request,
     timeout: Duration,
@@ -272,14 +314,67 @@ pub async fn call<P: Protocol>(
     }
 }
 
-/// Casts `request` to `actor`; an error means it was not enqueued.
+/// Casts `request` to `actor` without waiting; an error means it was not
+/// sent (`Overloaded` when the lane to its node is full).
 pub fn cast<P: Protocol>(
     actor: &ActorRef<ServiceMsg<P>>,
     request: P::Request,
 ) -> Result<(), CallError> {
-    actor
-        .cast(ServiceMsg::Cast(request))
-        .map_err(|err| CallError::Unreachable(err.to_string()))
+    let id = actor.get_id();
+    match lane::to(id) {
+        Some(lane) => push_cast::<P>(&lane, id.pid(), &request).map_err(push_error),
+        None => actor
+            .cast(ServiceMsg::Cast(request))
+            .map_err(|err| CallError::Unreachable(err.to_string())),
+    }
+}
+
+/// Casts `request` to `actor`, waiting while the lane to its node is full:
+/// the backpressured form of [`cast`].
+pub async fn send<P: Protocol>(
+    actor: &ActorRef<ServiceMsg<P>>,
+    request: P::Request,
+) -> Result<(), CallError> {
+    let id = actor.get_id();
+    let Some(lane) = lane::to(id) else {
+        return cast(actor, request);
+    };
+    match push_cast::<P>(&lane, id.pid(), &request) {
+        Err(PushError::Full) => {}
+        other => return other.map_err(push_error),
+    }
+    let payload = codec::encode_tagged(P::NAME, &request)
+        .map_err(|err| CallError::Remote(RemoteError::Refused(err.to_string())))?;
+    lane.push(None, &mut |buf| {
+        frame::push_cast(buf, id.pid(), |buf| {
+            buf.extend_from_slice(&payload);
+            Ok(())
+        })
+    })
+    .await
+    .map_err(push_error)
+}
+
+fn push_cast<P: Protocol>(
+    lane: &Outbound,
+    pid: u64,
+    request: &P::Request,
+) -> Result<(), PushError> {
+    lane.try_push(&mut |buf| {
+        frame::push_cast(buf, pid, |buf| {
+            codec::encode_tagged_into(P::NAME, request, buf)
+        })
+    })
+}
+
+fn push_error(err: PushError) -> CallError {
+    match err {
+        PushError::Full => {
+            CallError::Overloaded("the lane to the actor's node is full".to_string())
+        }
+        PushError::Closed(reason) => CallError::Unreachable(reason),
+        PushError::Encode(err) => CallError::Remote(RemoteError::Refused(err.to_string())),
+    }
 }
 
 #[cfg(test)]

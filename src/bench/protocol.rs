@@ -8,6 +8,7 @@
 //! ends when the drain is answered: it measures what the receiver got, not
 //! what the sender enqueued.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use bazaar_cluster::remote::Protocol;
@@ -46,6 +47,16 @@ pub enum BenchRequest {
         /// Casts the sender sent.
         expected: u64,
     },
+    /// A numbered cast (counted like a payload): each sender's numbers
+    /// must arrive in increasing order. Used by the lane tests.
+    Sequenced {
+        /// Who sent it.
+        sender: u32,
+        /// Its number, increasing per sender.
+        seq: u64,
+    },
+    /// Answer how many sequenced casts so far arrived out of order.
+    Disorder,
 }
 
 /// Opaque bytes, encoded as one byte string rather than a sequence of
@@ -122,6 +133,8 @@ pub enum RawMsg {
 pub struct Counter<P> {
     received: u64,
     pending: Option<(u64, P)>,
+    last_seq: HashMap<u32, u64>,
+    disorder: u64,
 }
 
 impl<P> Default for Counter<P> {
@@ -129,6 +142,8 @@ impl<P> Default for Counter<P> {
         Self {
             received: 0,
             pending: None,
+            last_seq: HashMap::new(),
+            disorder: 0,
         }
     }
 }
@@ -139,6 +154,20 @@ impl<P> Counter<P> {
     pub fn count(&mut self) -> Option<(P, u64)> {
         self.received += 1;
         self.complete()
+    }
+
+    /// Counts a sequenced cast and checks it follows its sender's last one.
+    pub fn sequenced(&mut self, sender: u32, seq: u64) -> Option<(P, u64)> {
+        let last = self.last_seq.insert(sender, seq);
+        if last.is_some_and(|last| seq <= last) {
+            self.disorder += 1;
+        }
+        self.count()
+    }
+
+    /// Sequenced casts that arrived out of order.
+    pub fn disorder(&self) -> u64 {
+        self.disorder
     }
 
     /// Registers a drain; returns its port and count if already complete.
@@ -191,6 +220,19 @@ mod tests {
         assert_eq!(counter.drain(4, 1), Some((1, 4)));
         assert_eq!(counter.received(), 1);
         assert_eq!(counter.drain(0, 2), Some((2, 0)));
+    }
+
+    #[test]
+    fn sequenced_casts_out_of_order_are_counted() {
+        let mut counter = Counter::<()>::default();
+        counter.sequenced(1, 1);
+        counter.sequenced(2, 1);
+        counter.sequenced(1, 2);
+        assert_eq!(counter.disorder(), 0);
+        counter.sequenced(1, 2);
+        counter.sequenced(2, 0);
+        assert_eq!(counter.disorder(), 2);
+        assert_eq!(counter.received(), 5);
     }
 
     #[test]

@@ -55,6 +55,11 @@ impl Actor for BazaarReceiver {
             }
             (BenchRequest::Drain { expected }, Some(port)) => counter.drain(expected, port),
             (BenchRequest::Drain { .. }, None) => None,
+            (BenchRequest::Sequenced { sender, seq }, _) => counter.sequenced(sender, seq),
+            (BenchRequest::Disorder, port) => {
+                remote::answer(port, counter.disorder());
+                None
+            }
         };
         if let Some((port, count)) = done {
             remote::answer(Some(port), count);

@@ -30,8 +30,10 @@ use crate::bench::receivers::{tokio_receiver, Announce, BazaarReceiver, RawRecei
 pub struct BazaarEndpoint(pub ActorRef<ServiceMsg<BenchProtocol>>);
 
 impl Endpoint for BazaarEndpoint {
-    fn cast(&self, payload: Vec<u8>) -> Result<(), String> {
-        remote::cast(&self.0, BenchRequest::Payload(Payload(payload))).map_err(|e| e.to_string())
+    async fn cast(&self, payload: Vec<u8>) -> Result<(), String> {
+        remote::send(&self.0, BenchRequest::Payload(Payload(payload)))
+            .await
+            .map_err(|e| e.to_string())
     }
 
     async fn call(&self, payload: Vec<u8>, timeout: Duration) -> Result<u64, String> {
@@ -53,7 +55,7 @@ impl Endpoint for BazaarEndpoint {
 pub struct RactorEndpoint(pub ActorRef<RawMsg>);
 
 impl Endpoint for RactorEndpoint {
-    fn cast(&self, payload: Vec<u8>) -> Result<(), String> {
+    async fn cast(&self, payload: Vec<u8>) -> Result<(), String> {
         self.0
             .cast(RawMsg::Cast(payload))
             .map_err(|e| e.to_string())
@@ -118,7 +120,7 @@ impl TokioEndpoint {
 }
 
 impl Endpoint for TokioEndpoint {
-    fn cast(&self, payload: Vec<u8>) -> Result<(), String> {
+    async fn cast(&self, payload: Vec<u8>) -> Result<(), String> {
         self.0
             .send(TokioMsg::Cast(payload))
             .map_err(|_| "the receiver task is gone".to_string())

@@ -37,8 +37,9 @@ pub const DEADLINE_CHECK_EVERY: u64 = 64;
 
 /// How the measured loops reach one receiver.
 pub trait Endpoint: Clone + Send + Sync + 'static {
-    /// Enqueues a cast; an error means it was not sent.
-    fn cast(&self, payload: Vec<u8>) -> Result<(), String>;
+    /// Enqueues a cast, waiting while a bounded queue is full; an error
+    /// means it was not sent.
+    fn cast(&self, payload: Vec<u8>) -> impl Future<Output = Result<(), String>> + Send;
     /// A call; answers the payload length the receiver saw.
     fn call(
         &self,
@@ -90,7 +91,7 @@ pub async fn casts<E: Endpoint>(endpoint: &E, spec: &Spec) -> Outcome {
         if sent.is_multiple_of(DEADLINE_CHECK_EVERY) && Instant::now() >= deadline {
             break;
         }
-        if let Err(err) = endpoint.cast(vec![0xA5; spec.payload]) {
+        if let Err(err) = endpoint.cast(vec![0xA5; spec.payload]).await {
             failure = Some(format!("cast failed after {sent} messages: {err}"));
             break;
         }
@@ -202,7 +203,7 @@ pub async fn fan_in<E: Endpoint>(endpoints: &[E], spec: &Spec) -> Outcome {
                     break;
                 }
                 let target = (sender + i) as usize % endpoints.len();
-                if let Err(err) = endpoints[target].cast(vec![0xA5; payload]) {
+                if let Err(err) = endpoints[target].cast(vec![0xA5; payload]).await {
                     failure = Some(err);
                     break;
                 }
