@@ -700,3 +700,39 @@ fn a_stalled_tls_handshake_does_not_delay_a_join() {
         "join took {joined:?} with stalled handshakes, {baseline:?} without"
     );
 }
+
+#[test]
+fn a_node_with_a_certificate_from_another_ca_never_joins() {
+    let certs = tempfile::tempdir().expect("temp dir");
+    let members = ["n1".to_string(), "n2".to_string()];
+    let files = bazaar::launcher::tls::generate(&certs.path().join("cluster"), &members)
+        .expect("certificates");
+    let stranger = bazaar::launcher::tls::generate(&certs.path().join("other"), &["n3".into()])
+        .expect("other certificates");
+    let options = Options::default()
+        .expect(2)
+        .flags(1, bazaar::launcher::tls::node_flags(&files[0]))
+        .flags(2, bazaar::launcher::tls::node_flags(&files[1]))
+        .flags(3, bazaar::launcher::tls::node_flags(&stranger[0]));
+    let cluster = TestCluster::start_with(3, options);
+    cluster.expect_within(
+        Instant::now(),
+        READY_TIMEOUT,
+        "n1 and n2 up over tls",
+        |c| c.all_up(&[1, 2]),
+    );
+    // n3 has the cookie and dials both members; its certificate is the
+    // only thing wrong. Give it several dial rounds.
+    let joined = cluster.wait_until(Duration::from_secs(5), |c| {
+        [1, 2].iter().any(|&i| c.state_of(i, 3).is_some())
+            || c.cluster_view(3)
+                .is_some_and(|view| view.members.iter().any(|m| m.name != "n3"))
+    });
+    assert!(joined.is_none(), "n3 got in with a foreign certificate");
+    assert!(cluster.all_up(&[1, 2]), "the members stay up");
+    let log = cluster.log(1);
+    assert!(
+        log.contains("cluster tls handshake failed"),
+        "n1 does not log the refused handshake"
+    );
+}
