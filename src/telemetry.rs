@@ -1,21 +1,31 @@
-//! Structured logs: `tracing` events to stderr, filtered by `RUST_LOG`.
+//! Structured logs: `tracing` events to stderr, filtered by `RUST_LOG`, and
+//! the trace layer that carries one trace id through every node a request
+//! touches (see [`bazaar_cluster::trace`]).
 //!
 //! The default filter keeps Bazaar at `info` and ractor's own chatter at
-//! `warn`.
+//! `warn`. `RUST_LOG` filters only what is printed: trace contexts are
+//! recorded whatever it says. Each line inside a request shows its trace,
+//! e.g. `http{trace_id=4bf92f35… method=POST path=/api/checkout}:remote{…}`.
 
-use tracing_subscriber::EnvFilter;
+use bazaar_cluster::trace::{self, TraceLayer};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 /// Filter used when `RUST_LOG` is not set.
 const DEFAULT_FILTER: &str = "info,ractor=warn,ractor_cluster=warn";
 
-/// Installs the global subscriber; `node` names the process in every line.
+/// Installs the global subscriber.
 pub fn init() {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(true)
+        .with_filter(filter);
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(TraceLayer.with_filter(trace::filter()))
         .try_init();
 }

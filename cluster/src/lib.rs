@@ -10,6 +10,7 @@
 //! - [`remote`]: location-transparent service messages and calls;
 //! - [`lane`]: the fast path for remote service messages, batched on a
 //!   connection of its own per peer, bounded;
+//! - [`trace`]: one trace id through every hop on every node;
 //! - [`directory`]: service members through pg groups, local first;
 //! - [`client`]: typed service clients with timeouts and retries;
 //! - [`placement`]: which node runs which service, a pure function of the
@@ -28,6 +29,7 @@ pub mod membership;
 pub mod node;
 pub mod placement;
 pub mod remote;
+pub mod trace;
 
 pub use config::{ConfigError, Cookie, NodeConfig};
 pub use member::{DownReason, Member, MemberEvent, MemberInfo, MemberState, MembershipView};

@@ -25,6 +25,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::codec::{self, CodecError};
 use crate::lane::{self, frame, frame::Status, CallFailure, Outbound, PushError};
+use crate::trace;
 
 /// A service contract: what its actors accept and answer.
 pub trait Protocol: Send + Sync + 'static {
@@ -270,7 +271,9 @@ pub async fn call<P: Protocol>(
     };
     let payload = codec::encode_tagged(P::NAME, &request)
         .map_err(|err| CallError::Remote(RemoteError::Refused(err.to_string())))?;
-    let answer = lane.call(id.pid(), timeout, &payload).await;
+    let answer = lane
+        .call(id.pid(), timeout, trace::current(), &payload)
+        .await;
     match answer {
         Ok((Status::Ok, bytes)) => {
             match codec::decode_tagged::<Reply<P>>(&reply_tag::<P>(), &bytes) {
@@ -345,8 +348,9 @@ pub async fn send<P: Protocol>(
     }
     let payload = codec::encode_tagged(P::NAME, &request)
         .map_err(|err| CallError::Remote(RemoteError::Refused(err.to_string())))?;
+    let trace = trace::current();
     lane.push(None, &mut |buf| {
-        frame::push_cast(buf, id.pid(), |buf| {
+        frame::push_cast(buf, id.pid(), trace, |buf| {
             buf.extend_from_slice(&payload);
             Ok(())
         })
@@ -360,8 +364,9 @@ fn push_cast<P: Protocol>(
     pid: u64,
     request: &P::Request,
 ) -> Result<(), PushError> {
+    let trace = trace::current();
     lane.try_push(&mut |buf| {
-        frame::push_cast(buf, pid, |buf| {
+        frame::push_cast(buf, pid, trace, |buf| {
             codec::encode_tagged_into(P::NAME, request, buf)
         })
     })

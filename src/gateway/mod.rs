@@ -30,6 +30,7 @@ pub mod limits;
 pub mod metrics;
 pub mod serve;
 pub mod shop;
+pub mod trace;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -163,5 +164,6 @@ pub fn router(state: GatewayState) -> Router {
             limits::rate_limit,
         ))
         .layer(middleware::from_fn(metrics::track))
+        .layer(middleware::from_fn(trace::traced))
         .with_state(state)
 }

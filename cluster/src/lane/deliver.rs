@@ -21,6 +21,7 @@ use ractor::{ActorCell, ActorRef, RpcReplyPort};
 use super::frame::Status;
 use crate::codec;
 use crate::remote::{reply_tag, Protocol, RemoteError, Reply, ServiceMsg};
+use crate::trace::{self, TraceContext};
 
 /// A call's answer once the callee replied: `None` if the caller's timeout
 /// passed first (the caller stopped waiting, so nothing is sent).
@@ -38,8 +39,9 @@ pub enum Outcome {
     Gone,
 }
 
-/// Delivers `payload` to `cell`, as a call with a timeout or as a cast.
-pub type Deliver = fn(&ActorCell, &[u8], Option<Duration>) -> Outcome;
+/// Delivers `payload` to `cell`, as a call with a timeout or as a cast,
+/// inside the sender's trace if it had one.
+pub type Deliver = fn(&ActorCell, &[u8], Option<Duration>, Option<TraceContext>) -> Outcome;
 
 static REGISTRY: LazyLock<RwLock<HashMap<TypeId, Deliver>>> = LazyLock::new(Default::default);
 
@@ -63,7 +65,18 @@ pub fn lookup(cell: &ActorCell) -> Option<Deliver> {
     REGISTRY.read().ok()?.get(&cell.get_type_id()).copied()
 }
 
-fn deliver<P: Protocol>(cell: &ActorCell, payload: &[u8], call: Option<Duration>) -> Outcome {
+fn deliver<P: Protocol>(
+    cell: &ActorCell,
+    payload: &[u8],
+    call: Option<Duration>,
+    trace: Option<TraceContext>,
+) -> Outcome {
+    // ractor runs the handler in the span current when the message is sent.
+    let span = trace.map(|trace| trace::remote_span(P::NAME, trace));
+    let _in_trace = span.as_ref().map(|span| span.enter());
+    if span.is_some() {
+        tracing::debug!(target: trace::TARGET, kind = if call.is_some() { "call" } else { "cast" }, "remote message");
+    }
     let actor: ActorRef<ServiceMsg<P>> = cell.clone().into();
     let request = match codec::decode_tagged::<P::Request>(P::NAME, payload) {
         Ok(request) => request,

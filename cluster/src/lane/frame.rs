@@ -6,10 +6,14 @@
 //! handshake (dialer → acceptor)   "BZLANE1\n" ‖ token (32 bytes)
 //! handshake (acceptor → dialer)   0x01
 //! entry                           body length (u32 LE) ‖ body
-//! body   cast                     0x01 ‖ pid (u64) ‖ payload
-//!        call                     0x02 ‖ pid (u64) ‖ call id (u64) ‖ timeout ms (u32) ‖ payload
+//! body   cast                     0x01 ‖ [trace] ‖ pid (u64) ‖ payload
+//!        call                     0x02 ‖ [trace] ‖ pid (u64) ‖ call id (u64) ‖ timeout ms (u32) ‖ payload
 //!        reply                    0x03 ‖ call id (u64) ‖ status (u8) ‖ payload
+//! trace  (kind | 0x80 only)       trace id (u128) ‖ span id (u64)
 //! ```
+//!
+//! Integers are little-endian. A cast or call sent inside a trace sets the
+//! kind's high bit and carries the sender's [`TraceContext`].
 //!
 //! A payload is a frame of [`crate::codec`] (protocol tag + value); the lane
 //! never looks inside it. Invariants: parsing never panics and never
@@ -17,6 +21,7 @@
 //! error, after which the connection is closed.
 
 use crate::codec::MAX_MESSAGE_BYTES;
+use crate::trace::TraceContext;
 
 /// First bytes a dialer sends.
 pub const MAGIC: &[u8; 8] = b"BZLANE1\n";
@@ -25,13 +30,14 @@ pub const TOKEN_LEN: usize = 32;
 /// What the acceptor answers to a good token.
 pub const ACCEPTED: u8 = 0x01;
 /// Largest entry body: one codec frame plus the longest header.
-pub const MAX_BODY: usize = MAX_MESSAGE_BYTES + 32;
+pub const MAX_BODY: usize = MAX_MESSAGE_BYTES + 64;
 /// Bytes of the length prefix.
 pub const LEN_BYTES: usize = 4;
 
 const CAST: u8 = 0x01;
 const CALL: u8 = 0x02;
 const REPLY: u8 = 0x03;
+const TRACED: u8 = 0x80;
 
 /// How a call ended on the callee's side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +76,8 @@ pub enum Entry<'a> {
     Cast {
         /// The target's pid on the receiving node.
         pid: u64,
+        /// The sender's trace, if it sent inside one.
+        trace: Option<TraceContext>,
         /// The encoded request.
         payload: &'a [u8],
     },
@@ -77,6 +85,8 @@ pub enum Entry<'a> {
     Call {
         /// The target's pid on the receiving node.
         pid: u64,
+        /// The sender's trace, if it sent inside one.
+        trace: Option<TraceContext>,
         /// The caller's id for the reply.
         id: u64,
         /// How long the caller waits, in milliseconds.
@@ -135,10 +145,23 @@ pub fn parse(body: &[u8]) -> Result<Entry<'_>, FrameError> {
         kind,
         len: body.len(),
     };
-    match kind {
+    let (trace, rest) = match kind & TRACED {
+        0 => (None, rest),
+        _ => {
+            let (trace_id, rest) = rest.split_first_chunk::<16>().ok_or_else(truncated)?;
+            let (span_id, rest) = take_u64(rest).ok_or_else(truncated)?;
+            let trace_id = u128::from_le_bytes(*trace_id);
+            (Some(TraceContext { trace_id, span_id }), rest)
+        }
+    };
+    match kind & !TRACED {
         CAST => {
             let (pid, payload) = take_u64(rest).ok_or_else(truncated)?;
-            Ok(Entry::Cast { pid, payload })
+            Ok(Entry::Cast {
+                pid,
+                trace,
+                payload,
+            })
         }
         CALL => {
             let (pid, rest) = take_u64(rest).ok_or_else(truncated)?;
@@ -146,12 +169,13 @@ pub fn parse(body: &[u8]) -> Result<Entry<'_>, FrameError> {
             let (timeout, payload) = rest.split_first_chunk::<4>().ok_or_else(truncated)?;
             Ok(Entry::Call {
                 pid,
+                trace,
                 id,
                 timeout_ms: u32::from_le_bytes(*timeout),
                 payload,
             })
         }
-        REPLY => {
+        REPLY if trace.is_none() => {
             let (id, rest) = take_u64(rest).ok_or_else(truncated)?;
             let (&status, payload) = rest.split_first().ok_or_else(truncated)?;
             let status = Status::from_byte(status).ok_or(FrameError::UnknownStatus(status))?;
@@ -161,7 +185,7 @@ pub fn parse(body: &[u8]) -> Result<Entry<'_>, FrameError> {
                 payload,
             })
         }
-        other => Err(FrameError::UnknownKind(other)),
+        _ => Err(FrameError::UnknownKind(kind)),
     }
 }
 
@@ -175,9 +199,10 @@ fn take_u64(bytes: &[u8]) -> Option<(u64, &[u8])> {
 pub fn push_cast<E>(
     buf: &mut Vec<u8>,
     pid: u64,
+    trace: Option<TraceContext>,
     write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
 ) -> Result<(), E> {
-    let start = begin(buf, CAST);
+    let start = begin(buf, CAST, trace);
     buf.extend_from_slice(&pid.to_le_bytes());
     finish(buf, start, write)
 }
@@ -188,9 +213,10 @@ pub fn push_call<E>(
     pid: u64,
     id: u64,
     timeout_ms: u32,
+    trace: Option<TraceContext>,
     write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
 ) -> Result<(), E> {
-    let start = begin(buf, CALL);
+    let start = begin(buf, CALL, trace);
     buf.extend_from_slice(&pid.to_le_bytes());
     buf.extend_from_slice(&id.to_le_bytes());
     buf.extend_from_slice(&timeout_ms.to_le_bytes());
@@ -199,7 +225,7 @@ pub fn push_call<E>(
 
 /// Appends a reply entry.
 pub fn push_reply(buf: &mut Vec<u8>, id: u64, status: Status, payload: &[u8]) {
-    let start = begin(buf, REPLY);
+    let start = begin(buf, REPLY, None);
     buf.extend_from_slice(&id.to_le_bytes());
     buf.push(status.byte());
     let _ = finish::<()>(buf, start, |buf| {
@@ -208,10 +234,17 @@ pub fn push_reply(buf: &mut Vec<u8>, id: u64, status: Status, payload: &[u8]) {
     });
 }
 
-fn begin(buf: &mut Vec<u8>, kind: u8) -> usize {
+fn begin(buf: &mut Vec<u8>, kind: u8, trace: Option<TraceContext>) -> usize {
     let start = buf.len();
     buf.extend_from_slice(&[0; LEN_BYTES]);
-    buf.push(kind);
+    match trace {
+        None => buf.push(kind),
+        Some(trace) => {
+            buf.push(kind | TRACED);
+            buf.extend_from_slice(&trace.trace_id.to_le_bytes());
+            buf.extend_from_slice(&trace.span_id.to_le_bytes());
+        }
+    }
     start
 }
 

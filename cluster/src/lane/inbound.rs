@@ -152,9 +152,13 @@ async fn read(reader: OwnedReadHalf, jobs: mpsc::Sender<Job>) -> Result<(), Stri
             .await
             .map_err(|err| format!("read failed: {err}"))?;
         let job = match frame::parse(&body).map_err(|err| err.to_string())? {
-            Entry::Cast { pid, payload } => {
+            Entry::Cast {
+                pid,
+                trace,
+                payload,
+            } => {
                 if let Some(target) = target(&mut targets, pid) {
-                    if let Outcome::Gone = (target.deliver)(&target.cell, payload, None) {
+                    if let Outcome::Gone = (target.deliver)(&target.cell, payload, None, trace) {
                         targets.remove(&pid);
                     }
                 }
@@ -162,13 +166,14 @@ async fn read(reader: OwnedReadHalf, jobs: mpsc::Sender<Job>) -> Result<(), Stri
             }
             Entry::Call {
                 pid,
+                trace,
                 id,
                 timeout_ms,
                 payload,
             } => {
                 let timeout = Duration::from_millis(timeout_ms.into()).min(MAX_CALL_TIMEOUT);
                 let outcome = match target(&mut targets, pid) {
-                    Some(target) => (target.deliver)(&target.cell, payload, Some(timeout)),
+                    Some(target) => (target.deliver)(&target.cell, payload, Some(timeout), trace),
                     None => Outcome::Gone,
                 };
                 match outcome {

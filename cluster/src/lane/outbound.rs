@@ -31,6 +31,7 @@ use tokio::sync::{oneshot, watch, Notify};
 use super::door::{self, Ticket};
 use super::frame::{self, Entry, Status};
 use crate::codec::CodecError;
+use crate::trace::TraceContext;
 
 /// Bytes a lane buffers before senders wait (or get `Full`).
 pub const BUFFER_LIMIT: usize = 4 * 1024 * 1024;
@@ -172,6 +173,7 @@ impl Outbound {
         &self,
         pid: u64,
         timeout: Duration,
+        trace: Option<TraceContext>,
         payload: &[u8],
     ) -> Result<Answer, CallFailure> {
         let deadline = Instant::now() + timeout;
@@ -181,7 +183,7 @@ impl Outbound {
         let timeout_ms = timeout.as_millis().clamp(1, u32::MAX as u128) as u32;
         let pushed = self
             .push(Some(deadline), &mut |buf| {
-                frame::push_call(buf, pid, id, timeout_ms, |buf| {
+                frame::push_call(buf, pid, id, timeout_ms, trace, |buf| {
                     buf.extend_from_slice(payload);
                     Ok(())
                 })

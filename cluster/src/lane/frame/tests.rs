@@ -1,6 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::trace::TraceContext;
 
 fn split(buf: &[u8]) -> Vec<&[u8]> {
     let mut bodies = Vec::new();
@@ -28,17 +29,20 @@ proptest! {
         id in any::<u64>(),
         timeout_ms in any::<u32>(),
         payload in proptest::collection::vec(any::<u8>(), 0..256),
+        traced in any::<bool>(),
+        trace_id in any::<u128>(),
     ) {
+        let trace = traced.then_some(TraceContext { trace_id, span_id: id });
         let mut buf = Vec::new();
-        push_cast(&mut buf, pid, ok(&payload)).unwrap();
-        push_call(&mut buf, pid, id, timeout_ms, ok(&payload)).unwrap();
+        push_cast(&mut buf, pid, trace, ok(&payload)).unwrap();
+        push_call(&mut buf, pid, id, timeout_ms, trace, ok(&payload)).unwrap();
         push_reply(&mut buf, id, Status::Dropped, &payload);
         let bodies = split(&buf);
         prop_assert_eq!(bodies.len(), 3);
-        prop_assert_eq!(parse(bodies[0]).unwrap(), Entry::Cast { pid, payload: &payload });
+        prop_assert_eq!(parse(bodies[0]).unwrap(), Entry::Cast { pid, trace, payload: &payload });
         prop_assert_eq!(
             parse(bodies[1]).unwrap(),
-            Entry::Call { pid, id, timeout_ms, payload: &payload }
+            Entry::Call { pid, trace, id, timeout_ms, payload: &payload }
         );
         prop_assert_eq!(
             parse(bodies[2]).unwrap(),
@@ -64,9 +68,9 @@ proptest! {
 #[test]
 fn a_failed_payload_leaves_nothing_behind() {
     let mut buf = Vec::new();
-    push_cast(&mut buf, 1, ok(b"kept")).unwrap();
+    push_cast(&mut buf, 1, None, ok(b"kept")).unwrap();
     let before = buf.clone();
-    assert_eq!(push_call(&mut buf, 2, 3, 4, |_| Err("no")), Err("no"));
+    assert_eq!(push_call(&mut buf, 2, 3, 4, None, |_| Err("no")), Err("no"));
     assert_eq!(buf, before);
 }
 
@@ -82,5 +86,12 @@ fn truncated_headers_and_unknown_bytes_are_errors() {
     reply.extend_from_slice(&7u64.to_le_bytes());
     reply.push(0x77);
     assert_eq!(parse(&reply), Err(FrameError::UnknownStatus(0x77)));
+    // A traced reply is not a thing; a traced kind needs its 24 bytes.
+    reply[0] = 0x83;
+    assert!(parse(&reply).is_err());
+    assert!(matches!(
+        parse(&[0x81, 1, 2]),
+        Err(FrameError::Truncated { kind: 0x81, .. })
+    ));
     assert!(body_len((MAX_BODY as u32 + 1).to_le_bytes()).is_err());
 }
