@@ -157,7 +157,10 @@ fn load_goes_on_through_a_node_kill_and_reports_it() {
     );
 
     let views_before = up.product_views(2);
-    wait_for(Duration::from_secs(20), "n2 serves the load", || {
+    wait_for(Duration::from_secs(40), "n2 serves the load", || {
+        if let Some(status) = load.0.try_wait().unwrap() {
+            panic!("bazaar load ended early ({status}): {}", read(&stderr));
+        }
         up.product_views(2) >= views_before + VIEWS_BEFORE_KILL
     });
     let killed = Command::new(BIN)

@@ -82,6 +82,8 @@ pub struct RouteReport {
     pub errors: u64,
     /// Failures by label.
     pub errors_by_kind: BTreeMap<String, u64>,
+    /// The first answer body or transport error of each label.
+    pub error_examples: BTreeMap<String, String>,
     /// Latency percentiles of successes, ms (absent without a success).
     pub p50_ms: Option<f64>,
     /// 90th percentile.
@@ -179,6 +181,12 @@ impl Report {
                         ok: counts.ok,
                         errors: counts.error_total(),
                         errors_by_kind: labels(counts),
+                        error_examples: stats
+                            .examples
+                            .iter()
+                            .filter(|((of, _), _)| of == route)
+                            .map(|((_, failure), detail)| (failure.label(), detail.clone()))
+                            .collect(),
                         p50_ms: at(0.5),
                         p90_ms: at(0.9),
                         p99_ms: at(0.99),
@@ -314,6 +322,11 @@ pub fn render(report: &Report) -> String {
     }
     if !report.errors_by_kind.is_empty() {
         let _ = writeln!(out, "\nerrors: {}", kinds(&report.errors_by_kind));
+        for route in &report.routes {
+            for (kind, example) in &route.error_examples {
+                let _ = writeln!(out, "  {} {kind}: {example}", route.route);
+            }
+        }
     }
     let _ = writeln!(
         out,

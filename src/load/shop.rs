@@ -34,8 +34,14 @@ use super::stats::{Event, Failure, Route};
 const MIN_CART_STOCK: u32 = 50;
 /// Budget of opening a connection (a dead node refuses at once).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long the catalog is retried before the run gives up.
+const PREPARE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Pause between two rounds of catalog reads.
+const PREPARE_RETRY_PAUSE: Duration = Duration::from_millis(500);
 /// Products fetched per page while preparing.
 const PAGE: usize = 100;
+/// Characters kept of an error's body or message in the report.
+const MAX_DETAIL_CHARS: usize = 200;
 /// Results asked of a search.
 const SEARCH_LIMIT: usize = 10;
 
@@ -85,20 +91,7 @@ impl Shop {
     /// gateway that answers (not measured).
     pub async fn prepare(settings: &Settings, events: mpsc::Sender<Event>) -> anyhow::Result<Self> {
         let clients = clients(settings)?;
-        let mut failures = Vec::new();
-        let mut catalog = None;
-        for gateway in &settings.gateways {
-            match read_catalog(&clients[0], gateway).await {
-                Ok(items) => {
-                    catalog = Some(items);
-                    break;
-                }
-                Err(err) => failures.push(format!("{gateway}: {err:#}")),
-            }
-        }
-        let Some(items) = catalog else {
-            bail!("no gateway served the catalog: {}", failures.join("; "));
-        };
+        let items = read_any_catalog(&clients[0], &settings.gateways).await?;
         let stocked: Vec<u64> = items
             .iter()
             .filter(|p| p.stock >= MIN_CART_STOCK)
@@ -251,11 +244,11 @@ impl Call<'_> {
                 let status = response.status();
                 match response.text().await {
                     Ok(body) if status.is_success() => Ok(body),
-                    Ok(_) => Err(Failure::Status(status.as_u16())),
-                    Err(err) => Err(classify(&err)),
+                    Ok(body) => Err((Failure::Status(status.as_u16()), body)),
+                    Err(err) => Err((classify(&err), chain(&err))),
                 }
             }
-            Err(err) => Err(classify(&err)),
+            Err(err) => Err((classify(&err), chain(&err))),
         };
         let now = Instant::now();
         let latency_us = now.saturating_duration_since(self.started).as_micros() as u64;
@@ -264,11 +257,12 @@ impl Call<'_> {
             route,
             gateway: self.gateway,
             second: self.second,
-            result: outcome.as_ref().map(|_| latency_us).map_err(|f| *f),
+            result: outcome.as_ref().map(|_| latency_us).map_err(|f| f.0),
+            detail: outcome.as_ref().err().map(|f| shorten(&f.1)),
         };
         // The receiver lives until every arrival has ended.
         let _ = self.shop.events.send(event).await;
-        outcome
+        outcome.map_err(|f| f.0)
     }
 
     /// Sends a request that needs `user`'s token; a 401 forgets the token.
@@ -343,6 +337,23 @@ fn classify(err: &reqwest::Error) -> Failure {
     Failure::Transport
 }
 
+/// `err` and its causes, one after another.
+fn chain(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// At most [`MAX_DETAIL_CHARS`] characters of `text`.
+fn shorten(text: &str) -> String {
+    text.chars().take(MAX_DETAIL_CHARS).collect()
+}
+
 /// One client per source address of `settings` (one unbound client if none).
 fn clients(settings: &Settings) -> anyhow::Result<Vec<reqwest::Client>> {
     let build = |source: Option<IpAddr>| {
@@ -361,6 +372,29 @@ fn clients(settings: &Settings) -> anyhow::Result<Vec<reqwest::Client>> {
         .iter()
         .map(|&source| build(Some(source)))
         .collect()
+}
+
+/// The catalog from the first gateway that serves it, trying them in
+/// turn for up to [`PREPARE_TIMEOUT`] (a cluster just started may not
+/// answer yet).
+async fn read_any_catalog(
+    client: &reqwest::Client,
+    gateways: &[String],
+) -> anyhow::Result<Vec<ProductItem>> {
+    let deadline = Instant::now() + PREPARE_TIMEOUT;
+    loop {
+        let mut failures = Vec::new();
+        for gateway in gateways {
+            match read_catalog(client, gateway).await {
+                Ok(items) => return Ok(items),
+                Err(err) => failures.push(format!("{gateway}: {err:#}")),
+            }
+        }
+        if Instant::now() >= deadline {
+            bail!("no gateway served the catalog: {}", failures.join("; "));
+        }
+        tokio::time::sleep(PREPARE_RETRY_PAUSE).await;
+    }
 }
 
 /// Every product of the catalog, page by page.

@@ -113,7 +113,7 @@ impl Failure {
 }
 
 /// What happened to one request or one arrival.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Event {
     /// One HTTP request ended.
     Request {
@@ -125,6 +125,8 @@ pub enum Event {
         second: u32,
         /// Latency (see the module docs), or why it failed.
         result: Result<u64, Failure>,
+        /// For a failure: the answer's body or the transport error, shortened.
+        detail: Option<String>,
     },
     /// One arrival ended: its flow ran to the end (`ok`), failed, or never started.
     Flow {
@@ -217,6 +219,8 @@ pub struct Stats {
     pub gateways: Vec<Counts>,
     /// Per scheduled second.
     pub timeline: Vec<Second>,
+    /// The first detail seen of each (route, failure).
+    pub examples: BTreeMap<(Route, Failure), String>,
     /// Seconds before this one are closed.
     closed_before: u32,
 }
@@ -232,6 +236,7 @@ impl Stats {
             flows: Flow::ALL.iter().map(|_| Counts::default()).collect(),
             gateways: vec![Counts::default(); gateways],
             timeline: Vec::new(),
+            examples: BTreeMap::new(),
             closed_before: 0,
         }
     }
@@ -244,7 +249,11 @@ impl Stats {
                 gateway,
                 second,
                 result,
+                detail,
             } => {
+                if let (Err(failure), Some(detail)) = (result, detail) {
+                    self.examples.entry((route, failure)).or_insert(detail);
+                }
                 let outcome = result.map(|_| ());
                 let (counts, latencies) = &mut self.routes[route.index()];
                 counts.add(outcome);
@@ -351,6 +360,7 @@ mod tests {
             gateway,
             second,
             result,
+            detail: None,
         }
     }
 
