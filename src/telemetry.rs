@@ -6,6 +6,8 @@
 //! `warn`. `RUST_LOG` filters only what is printed: trace contexts are
 //! recorded whatever it says. Each line inside a request shows its trace,
 //! e.g. `http{trace_id=4bf92f35… method=POST path=/api/checkout}:remote{…}`.
+//! Built with `--features otlp`, the trace spans are also exported over
+//! OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (see [`otlp`]).
 
 use bazaar_cluster::trace::{self, TraceLayer};
 use tracing_subscriber::layer::SubscriberExt;
@@ -15,8 +17,19 @@ use tracing_subscriber::{EnvFilter, Layer};
 /// Filter used when `RUST_LOG` is not set.
 const DEFAULT_FILTER: &str = "info,ractor=warn,ractor_cluster=warn";
 
-/// Installs the global subscriber.
-pub fn init() {
+#[cfg(feature = "otlp")]
+pub mod otlp;
+
+/// What must live as long as the process logs: with the `otlp` feature,
+/// the exporter, flushed when this is dropped.
+pub struct Telemetry {
+    #[cfg(feature = "otlp")]
+    _otlp: Option<otlp::Guard>,
+}
+
+/// Installs the global subscriber; keep the result until the process ends.
+#[must_use = "dropping it stops the trace exporter"]
+pub fn init() -> Telemetry {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let logs = tracing_subscriber::fmt::layer()
@@ -24,8 +37,21 @@ pub fn init() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(true)
         .with_filter(filter);
-    let _ = tracing_subscriber::registry()
+    let registry = tracing_subscriber::registry()
         .with(logs)
-        .with(TraceLayer.with_filter(trace::filter()))
-        .try_init();
+        .with(TraceLayer.with_filter(trace::filter()));
+    #[cfg(feature = "otlp")]
+    {
+        let (layer, guard) = match otlp::layer() {
+            Some((layer, guard)) => (Some(layer), Some(guard)),
+            None => (None, None),
+        };
+        let _ = registry.with(layer).try_init();
+        Telemetry { _otlp: guard }
+    }
+    #[cfg(not(feature = "otlp"))]
+    {
+        let _ = registry.try_init();
+        Telemetry {}
+    }
 }

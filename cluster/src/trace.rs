@@ -18,6 +18,7 @@
 //! the log output, not the propagation).
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
@@ -93,6 +94,25 @@ impl fmt::Display for TraceContext {
     }
 }
 
+/// An exporter of spans to a tracing backend, if the process installed one
+/// (the `otlp` feature of the `bazaar` binary): it gives the spans their
+/// parents from other processes and names the current span in its own ids.
+#[derive(Debug, Clone, Copy)]
+pub struct Exporter {
+    /// Makes `span` a child of `parent`, which lives in another process
+    /// (or only in a client's `traceparent`).
+    pub set_parent: fn(&Span, TraceContext),
+    /// The current span in the exporter's ids.
+    pub current: fn() -> Option<TraceContext>,
+}
+
+static EXPORTER: OnceLock<Exporter> = OnceLock::new();
+
+/// Installs the process's exporter; only the first call counts.
+pub fn install_exporter(exporter: Exporter) {
+    let _ = EXPORTER.set(exporter);
+}
+
 /// The span of one HTTP request: a child of `parent` (from the client's
 /// `traceparent`) or a new trace. Returns the span and its context.
 pub fn request_span(
@@ -110,6 +130,9 @@ pub fn request_span(
         %method,
         %path,
     );
+    if let Some(exporter) = EXPORTER.get() {
+        (exporter.set_parent)(&span, parent.unwrap_or(context));
+    }
     (span, context)
 }
 
@@ -117,7 +140,7 @@ pub fn request_span(
 /// sender's context, a root in this process.
 pub fn remote_span(protocol: &'static str, sender: TraceContext) -> Span {
     let context = sender.child();
-    tracing::info_span!(
+    let span = tracing::info_span!(
         target: TARGET,
         parent: None,
         "remote",
@@ -125,11 +148,20 @@ pub fn remote_span(protocol: &'static str, sender: TraceContext) -> Span {
         span_id = %context.span_hex(),
         parent_id = %sender.span_hex(),
         protocol,
-    )
+    );
+    if let Some(exporter) = EXPORTER.get() {
+        (exporter.set_parent)(&span, sender);
+    }
+    span
 }
 
-/// The trace the current span belongs to, if any.
+/// The trace the current span belongs to, if any (in the exporter's ids
+/// when one is installed, so that the receiving side's spans link to the
+/// sender's exported span).
 pub fn current() -> Option<TraceContext> {
+    if let Some(exporter) = EXPORTER.get() {
+        return (exporter.current)();
+    }
     let span = Span::current();
     span.id()?;
     span.with_subscriber(|(id, dispatch)| {
