@@ -13,7 +13,8 @@
 //! - [`schedule`]: arrivals on a fixed timetable at `--rate`, latency from
 //!   the scheduled start (no coordinated omission), a cap on arrivals in
 //!   flight;
-//! - [`shop`]: the virtual users and the requests each flow sends;
+//! - [`shop`]: the virtual users and the requests each flow sends, over
+//!   the clients of `http` (one per source address);
 //! - [`stats`]: per-route percentiles (hdrhistogram), errors by status and
 //!   by transport error, per-gateway counts, a per-second timeline;
 //! - [`report`]: the table and the JSON.
@@ -30,6 +31,7 @@
 //! 127.0.0.0/8 to loopback), enough of them that none sends more than
 //! [`plan::RATE_PER_SOURCE`] requests a second to one gateway.
 
+mod http;
 pub mod plan;
 pub mod report;
 pub mod schedule;

@@ -15,33 +15,21 @@
 //!   [`MIN_CART_STOCK`] units when the run starts), so the mix does not
 //!   turn into stock refusals.
 
-use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
-
-use anyhow::{bail, Context};
+use anyhow::bail;
 use bazaar_actors::auth::model::{demo_username, DEMO_PASSWORD, DEMO_USERS};
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::json;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use tokio::sync::{mpsc, Mutex};
 use tokio::time::Instant;
 
+use super::http::{chain, classify, clients, read_any_catalog, shorten};
 use super::plan::{Flow, Settings};
 use super::stats::{Event, Failure, Route};
 
 /// Products added to carts have at least this many units when the run starts.
 const MIN_CART_STOCK: u32 = 50;
-/// Budget of opening a connection (a dead node refuses at once).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long the catalog is retried before the run gives up.
-const PREPARE_TIMEOUT: Duration = Duration::from_secs(15);
-/// Pause between two rounds of catalog reads.
-const PREPARE_RETRY_PAUSE: Duration = Duration::from_millis(500);
-/// Products fetched per page while preparing.
-const PAGE: usize = 100;
-/// Characters kept of an error's body or message in the report.
-const MAX_DETAIL_CHARS: usize = 200;
 /// Results asked of a search.
 const SEARCH_LIMIT: usize = 10;
 
@@ -52,6 +40,43 @@ struct User {
     token: Mutex<Option<String>>,
     /// Units the user believes its cart holds.
     cart_units: AtomicU32,
+    /// A checkout of this user's cart is under way.
+    checking_out: AtomicBool,
+}
+
+/// A user taken for a checkout; unmarked when dropped.
+struct CartClaim<'a> {
+    shop: &'a Shop,
+    user: usize,
+    /// Units taken from the user's count.
+    units: u32,
+    /// Whether this claim set the user's `checking_out`.
+    marked: bool,
+}
+
+impl Drop for CartClaim<'_> {
+    fn drop(&mut self) {
+        if self.marked {
+            self.shop.users[self.user]
+                .checking_out
+                .store(false, Ordering::Release);
+        }
+    }
+}
+
+/// Units in an order as the checkout answers it (0 if unreadable).
+fn units_in(order: &str) -> u32 {
+    #[derive(Deserialize)]
+    struct Order {
+        items: Vec<Item>,
+    }
+    #[derive(Deserialize)]
+    struct Item {
+        quantity: u32,
+    }
+    serde_json::from_str::<Order>(order)
+        .map(|order| order.items.iter().map(|item| item.quantity).sum())
+        .unwrap_or(0)
 }
 
 /// What the flows share.
@@ -70,20 +95,6 @@ pub struct Shop {
     run_id: u64,
     next_key: AtomicU64,
     events: mpsc::Sender<Event>,
-}
-
-/// A page of `GET /api/products`.
-#[derive(Deserialize)]
-struct ProductPage {
-    items: Vec<ProductItem>,
-    total: usize,
-}
-
-#[derive(Deserialize)]
-struct ProductItem {
-    id: u64,
-    name: String,
-    stock: u32,
 }
 
 impl Shop {
@@ -116,6 +127,7 @@ impl Shop {
                     name: demo_username(n),
                     token: Mutex::new(None),
                     cart_units: AtomicU32::new(0),
+                    checking_out: AtomicBool::new(false),
                 })
                 .collect(),
             products: items.iter().map(|p| p.id).collect(),
@@ -167,14 +179,16 @@ impl Shop {
                 let url = format!("{}/api/cart", self.gateways[gateway]);
                 call.authorized(user, Route::Cart, call.client.get(url).bearer_auth(token))
                     .await
+                    .map(drop)
             }
             Flow::AddToCart => {
                 let user = self.user(rand::rng().random_range(0..self.users.len()), &mut call);
                 call.add_to_cart(user).await
             }
             Flow::Checkout => {
-                let (index, mut units) = self.claim_cart();
-                let user = self.user(index, &mut call);
+                let claim = self.claim_cart();
+                let user = self.user(claim.user, &mut call);
+                let mut units = claim.units;
                 if units == 0 {
                     call.add_to_cart(user).await?;
                     units = user.cart_units.swap(0, Ordering::Relaxed);
@@ -186,12 +200,25 @@ impl Shop {
                     .post(url)
                     .bearer_auth(token)
                     .header("idempotency-key", self.key());
-                let outcome = call.authorized(user, Route::Checkout, request).await;
-                if matches!(outcome, Err(failure) if failure != Failure::Status(409)) {
-                    // Not bought (or unknown): the units are still in the cart.
-                    user.cart_units.fetch_add(units, Ordering::Relaxed);
+                match call.authorized(user, Route::Checkout, request).await {
+                    Ok(order) => {
+                        // Units added while the order was placed may have been bought too.
+                        let extra = units_in(&order).saturating_sub(units);
+                        let _ = user.cart_units.fetch_update(
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                            |left| Some(left.saturating_sub(extra)),
+                        );
+                        Ok(())
+                    }
+                    // The cart was empty after all: nothing to give back.
+                    Err(failure @ Failure::Status(409)) => Err(failure),
+                    Err(failure) => {
+                        // Not bought, or unknown: count the units as still in the cart.
+                        user.cart_units.fetch_add(units, Ordering::Relaxed);
+                        Err(failure)
+                    }
                 }
-                outcome
             }
         }
     }
@@ -202,18 +229,40 @@ impl Shop {
         &self.users[index]
     }
 
-    /// A random user whose cart holds something, with the units it holds,
-    /// taken so that no other checkout picks the same cart; else a random
-    /// user and 0.
-    fn claim_cart(&self) -> (usize, u32) {
-        let start = rand::rng().random_range(0..self.users.len());
-        (0..self.users.len())
-            .map(|offset| (start + offset) % self.users.len())
-            .find_map(|i| {
-                let units = self.users[i].cart_units.swap(0, Ordering::Relaxed);
-                (units > 0).then_some((i, units))
-            })
-            .unwrap_or((start, 0))
+    /// A user for a checkout, marked as checking out until the claim is
+    /// dropped so no other checkout takes the same cart: a random one whose
+    /// cart holds something, with the units it holds (taken from its
+    /// count), else a random one with 0; when every user is checking out
+    /// (a stalled owner), a random user without the mark.
+    fn claim_cart(&self) -> CartClaim<'_> {
+        let count = self.users.len();
+        let start = rand::rng().random_range(0..count);
+        let order = || (0..count).map(move |offset| (start + offset) % count);
+        let mark = |i: usize| {
+            self.users[i]
+                .checking_out
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        };
+        let with_units = order().find_map(|i| {
+            if self.users[i].cart_units.load(Ordering::Relaxed) == 0 || !mark(i) {
+                return None;
+            }
+            Some((i, self.users[i].cart_units.swap(0, Ordering::Relaxed)))
+        });
+        let (user, units, marked) = match with_units {
+            Some((i, units)) => (i, units, true),
+            None => match order().find(|&i| mark(i)) {
+                Some(i) => (i, self.users[i].cart_units.swap(0, Ordering::Relaxed), true),
+                None => (start, 0, false),
+            },
+        };
+        CartClaim {
+            shop: self,
+            user,
+            units,
+            marked,
+        }
     }
 
     fn key(&self) -> String {
@@ -265,14 +314,15 @@ impl Call<'_> {
         outcome.map_err(|f| f.0)
     }
 
-    /// Sends a request that needs `user`'s token; a 401 forgets the token.
+    /// Sends a request that needs `user`'s token and returns the answer's
+    /// body; a 401 forgets the token.
     async fn authorized(
         &mut self,
         user: &User,
         route: Route,
         request: reqwest::RequestBuilder,
-    ) -> Result<(), Failure> {
-        let outcome = self.send(route, request).await.map(drop);
+    ) -> Result<String, Failure> {
+        let outcome = self.send(route, request).await;
         if outcome == Err(Failure::Status(401)) {
             user.token.lock().await.take();
         }
@@ -314,107 +364,5 @@ impl Call<'_> {
         self.authorized(user, Route::AddItem, request).await?;
         user.cart_units.fetch_add(1, Ordering::Relaxed);
         Ok(())
-    }
-}
-
-/// What kind of transport failure `err` is.
-fn classify(err: &reqwest::Error) -> Failure {
-    if err.is_timeout() {
-        return Failure::Timeout;
-    }
-    if err.is_connect() {
-        let mut source = std::error::Error::source(err);
-        while let Some(cause) = source {
-            if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-                if io.kind() == std::io::ErrorKind::ConnectionRefused {
-                    return Failure::ConnectRefused;
-                }
-            }
-            source = cause.source();
-        }
-        return Failure::Connect;
-    }
-    Failure::Transport
-}
-
-/// `err` and its causes, one after another.
-fn chain(err: &reqwest::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// At most [`MAX_DETAIL_CHARS`] characters of `text`.
-fn shorten(text: &str) -> String {
-    text.chars().take(MAX_DETAIL_CHARS).collect()
-}
-
-/// One client per source address of `settings` (one unbound client if none).
-fn clients(settings: &Settings) -> anyhow::Result<Vec<reqwest::Client>> {
-    let build = |source: Option<IpAddr>| {
-        reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(CONNECT_TIMEOUT.min(settings.timeout))
-            .local_address(source)
-            .build()
-            .context("cannot build the http client")
-    };
-    if settings.sources.is_empty() {
-        return Ok(vec![build(None)?]);
-    }
-    settings
-        .sources
-        .iter()
-        .map(|&source| build(Some(source)))
-        .collect()
-}
-
-/// The catalog from the first gateway that serves it, trying them in
-/// turn for up to [`PREPARE_TIMEOUT`] (a cluster just started may not
-/// answer yet).
-async fn read_any_catalog(
-    client: &reqwest::Client,
-    gateways: &[String],
-) -> anyhow::Result<Vec<ProductItem>> {
-    let deadline = Instant::now() + PREPARE_TIMEOUT;
-    loop {
-        let mut failures = Vec::new();
-        for gateway in gateways {
-            match read_catalog(client, gateway).await {
-                Ok(items) => return Ok(items),
-                Err(err) => failures.push(format!("{gateway}: {err:#}")),
-            }
-        }
-        if Instant::now() >= deadline {
-            bail!("no gateway served the catalog: {}", failures.join("; "));
-        }
-        tokio::time::sleep(PREPARE_RETRY_PAUSE).await;
-    }
-}
-
-/// Every product of the catalog, page by page.
-async fn read_catalog(client: &reqwest::Client, gateway: &str) -> anyhow::Result<Vec<ProductItem>> {
-    let mut items = Vec::new();
-    loop {
-        let url = format!("{gateway}/api/products?offset={}&limit={PAGE}", items.len());
-        let response = client.get(&url).send().await?;
-        let status = response.status();
-        if !status.is_success() {
-            bail!("GET {url}: {status}");
-        }
-        let page: ProductPage = response
-            .json()
-            .await
-            .with_context(|| format!("GET {url}"))?;
-        let done = page.items.is_empty() || items.len() + page.items.len() >= page.total;
-        items.extend(page.items);
-        if done {
-            return Ok(items);
-        }
     }
 }
