@@ -1,0 +1,347 @@
+//! Local cast and call through Bazaar's service path next to a plain
+//! ractor actor and a plain tokio task, in the same run.
+//!
+//! - `bazaar-cast` / `bazaar-send`: `remote::cast` / `remote::send` of a
+//!   [`BenchRequest::Payload`] to a local `ServiceMsg<BenchProtocol>`
+//!   actor (moved, never encoded); `bazaar-call`: `remote::call`;
+//! - `ractor-cast` / `ractor-call`: `ActorRef::cast` / `ractor::call_t!`
+//!   of [`RawMsg`] to a plain ractor actor;
+//! - `tokio-mpsc` / `tokio-oneshot`: an unbounded tokio channel read by
+//!   one task, calls answered on a oneshot channel.
+//!
+//! Every receiver counts casts with the same [`Counter`] and answers a
+//! call with the payload's length. A cast sample is K casts of 32 bytes
+//! followed by one drain call answered once the receiver counted all K,
+//! so it measures delivery, not enqueueing; a call sample is one call.
+//! Every call (drains too) carries the same timeout on all three systems.
+//! The receivers run on a multi-threaded tokio runtime built here; the
+//! sender is the bench thread inside `Runtime::block_on`. With `CI` set,
+//! K is smaller and measurements shorter.
+
+use std::time::{Duration, Instant};
+
+use bazaar::bench::protocol::{BenchProtocol, BenchRequest, Counter, Payload, RawMsg};
+use bazaar_cluster::remote::{self, ReplyPort, ServiceMsg};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::runtime::Runtime;
+use tokio::sync::{mpsc, oneshot};
+
+/// Bytes of every payload, the default size of `bazaar bench`.
+const PAYLOAD_BYTES: usize = 32;
+/// Timeout of every call and drain.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// True when running under CI: fewer casts, shorter measurements.
+fn on_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|value| !value.is_empty())
+}
+
+/// Casts per sample, before the drain.
+fn casts_per_sample() -> u64 {
+    if on_ci() {
+        1_000
+    } else {
+        10_000
+    }
+}
+
+fn config() -> Criterion {
+    let criterion = Criterion::default();
+    if on_ci() {
+        criterion
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(200))
+            .measurement_time(Duration::from_millis(500))
+    } else {
+        criterion
+    }
+}
+
+/// A Bazaar service actor of [`BenchProtocol`].
+struct BazaarCounter;
+
+impl Actor for BazaarCounter {
+    type Msg = ServiceMsg<BenchProtocol>;
+    type State = Counter<ReplyPort<BenchProtocol>>;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        _: (),
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(Counter::default())
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        counter: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let done = match message.into_parts() {
+            Some((BenchRequest::Payload(_), None)) => counter.count(),
+            Some((BenchRequest::Payload(payload), port)) => {
+                remote::answer(port, payload.0.len() as u64);
+                None
+            }
+            Some((BenchRequest::Drain { expected }, Some(port))) => counter.drain(expected, port),
+            _ => None,
+        };
+        if let Some((port, count)) = done {
+            remote::answer(Some(port), count);
+        }
+        Ok(())
+    }
+}
+
+/// A plain ractor actor of [`RawMsg`].
+struct RactorCounter;
+
+impl Actor for RactorCounter {
+    type Msg = RawMsg;
+    type State = Counter<RpcReplyPort<u64>>;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        _: (),
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(Counter::default())
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        counter: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let done = match message {
+            RawMsg::Cast(_) => counter.count(),
+            RawMsg::Call(bytes, port) => {
+                let _ = port.send(bytes.len() as u64);
+                None
+            }
+            RawMsg::Drain(expected, port) => counter.drain(expected, port),
+        };
+        if let Some((port, count)) = done {
+            let _ = port.send(count);
+        }
+        Ok(())
+    }
+}
+
+/// The tokio baseline's message.
+enum TokioMsg {
+    Cast(Vec<u8>),
+    Call(Vec<u8>, oneshot::Sender<u64>),
+    Drain(u64, oneshot::Sender<u64>),
+}
+
+/// The tokio baseline's receiving task; ends when every sender is gone.
+async fn tokio_counter(mut inbox: mpsc::UnboundedReceiver<TokioMsg>) {
+    let mut counter = Counter::default();
+    while let Some(message) = inbox.recv().await {
+        let done = match message {
+            TokioMsg::Cast(payload) => {
+                drop(payload);
+                counter.count()
+            }
+            TokioMsg::Call(bytes, reply) => {
+                let _ = reply.send(bytes.len() as u64);
+                None
+            }
+            TokioMsg::Drain(expected, reply) => counter.drain(expected, reply),
+        };
+        if let Some((reply, count)) = done {
+            let _ = reply.send(count);
+        }
+    }
+}
+
+/// Asks the tokio task and waits for its answer, within [`CALL_TIMEOUT`].
+async fn tokio_ask(
+    inbox: &mpsc::UnboundedSender<TokioMsg>,
+    message: impl FnOnce(oneshot::Sender<u64>) -> TokioMsg,
+) -> u64 {
+    let (tx, rx) = oneshot::channel();
+    inbox.send(message(tx)).expect("the tokio counter runs");
+    tokio::time::timeout(CALL_TIMEOUT, rx)
+        .await
+        .expect("the tokio counter answers in time")
+        .expect("the tokio counter answers")
+}
+
+/// The three receivers, started on `runtime`.
+struct Receivers {
+    bazaar: ActorRef<ServiceMsg<BenchProtocol>>,
+    ractor: ActorRef<RawMsg>,
+    tokio: mpsc::UnboundedSender<TokioMsg>,
+}
+
+impl Receivers {
+    fn start(runtime: &Runtime) -> Self {
+        runtime.block_on(async {
+            let (bazaar, _) = Actor::spawn(None, BazaarCounter, ())
+                .await
+                .expect("the bazaar counter starts");
+            let (ractor, _) = Actor::spawn(None, RactorCounter, ())
+                .await
+                .expect("the ractor counter starts");
+            let (tokio, inbox) = mpsc::unbounded_channel();
+            tokio::spawn(tokio_counter(inbox));
+            Self {
+                bazaar,
+                ractor,
+                tokio,
+            }
+        })
+    }
+
+    fn stop(self, runtime: &Runtime) {
+        runtime.block_on(async {
+            let _ = self.bazaar.stop_and_wait(None, None).await;
+            let _ = self.ractor.stop_and_wait(None, None).await;
+        });
+    }
+}
+
+fn payload() -> Vec<u8> {
+    vec![7; PAYLOAD_BYTES]
+}
+
+/// Runs `sample` `iters` times on `runtime` and answers the total time.
+fn timed<F: std::future::Future<Output = ()>>(
+    runtime: &Runtime,
+    iters: u64,
+    mut sample: impl FnMut() -> F,
+) -> Duration {
+    runtime.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iters {
+            sample().await;
+        }
+        start.elapsed()
+    })
+}
+
+fn casts(c: &mut Criterion) {
+    let runtime = Runtime::new().expect("a tokio runtime");
+    let receivers = Receivers::start(&runtime);
+    let k = casts_per_sample();
+    let mut group = c.benchmark_group("local-cast");
+    group.throughput(Throughput::Elements(k));
+
+    let bazaar = &receivers.bazaar;
+    let drain_bazaar = || async move {
+        let drain = BenchRequest::Drain { expected: k };
+        let counted = remote::call(bazaar, drain, CALL_TIMEOUT).await;
+        assert_eq!(counted, Ok(k), "the bazaar counter got every cast");
+    };
+    group.bench_function("bazaar-cast", |b| {
+        b.iter_custom(|iters| {
+            timed(&runtime, iters, || async {
+                for _ in 0..k {
+                    let request = BenchRequest::Payload(Payload(payload()));
+                    remote::cast(bazaar, request).expect("a local cast");
+                }
+                drain_bazaar().await;
+            })
+        })
+    });
+    group.bench_function("bazaar-send", |b| {
+        b.iter_custom(|iters| {
+            timed(&runtime, iters, || async {
+                for _ in 0..k {
+                    let request = BenchRequest::Payload(Payload(payload()));
+                    remote::send(bazaar, request).await.expect("a local send");
+                }
+                drain_bazaar().await;
+            })
+        })
+    });
+
+    let ractor = &receivers.ractor;
+    group.bench_function("ractor-cast", |b| {
+        b.iter_custom(|iters| {
+            timed(&runtime, iters, || async {
+                for _ in 0..k {
+                    ractor.cast(RawMsg::Cast(payload())).expect("a local cast");
+                }
+                let timeout_ms = CALL_TIMEOUT.as_millis() as u64;
+                let counted = ractor::call_t!(ractor, RawMsg::Drain, timeout_ms, k);
+                assert_eq!(counted.ok(), Some(k), "the ractor counter got every cast");
+            })
+        })
+    });
+
+    let tokio = &receivers.tokio;
+    group.bench_function("tokio-mpsc", |b| {
+        b.iter_custom(|iters| {
+            timed(&runtime, iters, || async {
+                for _ in 0..k {
+                    tokio
+                        .send(TokioMsg::Cast(payload()))
+                        .expect("the task runs");
+                }
+                let counted = tokio_ask(tokio, |reply| TokioMsg::Drain(k, reply)).await;
+                assert_eq!(counted, k, "the tokio counter got every cast");
+            })
+        })
+    });
+
+    group.finish();
+    receivers.stop(&runtime);
+}
+
+fn calls(c: &mut Criterion) {
+    let runtime = Runtime::new().expect("a tokio runtime");
+    let receivers = Receivers::start(&runtime);
+    let expected = PAYLOAD_BYTES as u64;
+    let mut group = c.benchmark_group("local-call");
+    group.throughput(Throughput::Elements(1));
+
+    let bazaar = &receivers.bazaar;
+    group.bench_function("bazaar-call", |b| {
+        b.iter_custom(|iters| {
+            timed(&runtime, iters, || async {
+                let request = BenchRequest::Payload(Payload(payload()));
+                let answer = remote::call(bazaar, request, CALL_TIMEOUT).await;
+                assert_eq!(answer, Ok(expected));
+            })
+        })
+    });
+
+    let ractor = &receivers.ractor;
+    group.bench_function("ractor-call", |b| {
+        b.iter_custom(|iters| {
+            timed(&runtime, iters, || async {
+                let timeout_ms = CALL_TIMEOUT.as_millis() as u64;
+                let answer = ractor::call_t!(ractor, RawMsg::Call, timeout_ms, payload());
+                assert_eq!(answer.ok(), Some(expected));
+            })
+        })
+    });
+
+    let tokio = &receivers.tokio;
+    group.bench_function("tokio-oneshot", |b| {
+        b.iter_custom(|iters| {
+            timed(&runtime, iters, || async {
+                let answer = tokio_ask(tokio, |reply| TokioMsg::Call(payload(), reply)).await;
+                assert_eq!(answer, expected);
+            })
+        })
+    });
+
+    group.finish();
+    receivers.stop(&runtime);
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = casts, calls
+}
+criterion_main!(benches);
