@@ -1,5 +1,5 @@
-//! The shop as the load speaks it: one HTTP client per source address,
-//! the seeded demo users as virtual users, and what each flow sends.
+//! The shop as the load speaks it: the seeded demo users as virtual
+//! users, and what each flow sends.
 //!
 //! - Virtual users are the seeded `user001`..`user100` (password
 //!   `DEMO_PASSWORD` of the auth service). A user logs in on the gateway
@@ -9,18 +9,23 @@
 //!   per run), so repeated runs against the same cluster never replay an
 //!   earlier order.
 //! - Each user remembers how many units it believes its cart holds, so a
-//!   checkout goes to a user with a non-empty cart; when none has one, the
-//!   checkout flow puts a unit in first.
+//!   checkout goes to a user with a non-empty cart (when none has one, the
+//!   checkout flow puts a unit in first). A checkout claims its user, so
+//!   two never race for one cart, and corrects the count from the items
+//!   the order really bought. A checkout whose outcome is unknown (a
+//!   timeout, a 503) leaves the count as it was; if it did complete, the
+//!   next checkout of that cart answers 409 "the cart is empty".
 //! - Products put in carts are those in stock (at least
 //!   [`MIN_CART_STOCK`] units when the run starts), so the mix does not
 //!   turn into stock refusals.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use anyhow::bail;
 use bazaar_actors::auth::model::{demo_username, DEMO_PASSWORD, DEMO_USERS};
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::json;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use tokio::sync::{mpsc, Mutex};
 use tokio::time::Instant;
 
