@@ -63,6 +63,10 @@ pub struct NodeArgs {
     /// Expected cluster size; a node needs a majority of it for quorum.
     #[arg(long, default_value_t = 1)]
     pub expect: usize,
+    /// Requests a second one client address may make to the gateway
+    /// (bursts of twice that); more are answered 429.
+    #[arg(long, default_value_t = crate::gateway::limits::RATE_PER_SEC)]
+    pub rate_limit: f64,
     /// File holding the cluster cookie (instead of BAZAAR_COOKIE).
     #[arg(long)]
     pub cookie_file: Option<PathBuf>,

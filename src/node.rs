@@ -83,7 +83,8 @@ async fn serve(
     let app = gateway::router(
         GatewayState::new(node.watch(), host.status.clone(), token_key)
             .with_metrics(metrics)
-            .with_kill_switch(std::env::var_os(config::LAUNCHED_BY_UP_ENV).is_some()),
+            .with_kill_switch(std::env::var_os(config::LAUNCHED_BY_UP_ENV).is_some())
+            .with_rate_limit(args.rate_limit),
     );
     tracing::info!(node = %args.name, http = %args.http, "gateway listening");
     gateway::serve::serve(http, app, shutdown_signal()).await;

@@ -220,11 +220,6 @@ pub fn in_flight_permits() -> Arc<Semaphore> {
     Arc::new(Semaphore::new(MAX_IN_FLIGHT))
 }
 
-/// The state of [`rate_limit`], with the default [`RateConfig`].
-pub fn rate_limiter() -> Arc<RateLimiter> {
-    Arc::new(RateLimiter::new(RateConfig::default()))
-}
-
 /// Puts `route` under `deadline`.
 pub fn within<S: Clone + Send + Sync + 'static>(
     deadline: Duration,

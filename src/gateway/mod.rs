@@ -74,6 +74,8 @@ pub struct GatewayState {
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// `POST /api/admin/kill` is enabled (nodes started by `bazaar up`).
     kill_switch: bool,
+    /// The per-client rate limit.
+    rate: limits::RateConfig,
 }
 
 impl GatewayState {
@@ -111,12 +113,22 @@ impl GatewayState {
             checkout: CheckoutClient::new(),
             metrics: None,
             kill_switch: false,
+            rate: limits::RateConfig::default(),
         }
+    }
+
+    /// Limits each client address to `per_sec` requests a second, with
+    /// bursts of twice that.
+    pub fn with_rate_limit(mut self, per_sec: f64) -> Self {
+        self.rate.per_sec = per_sec;
+        self.rate.burst = 2.0 * per_sec;
+        self
     }
 }
 
 /// The gateway's routes and limits.
 pub fn router(state: GatewayState) -> Router {
+    let rate_limiter = Arc::new(limits::RateLimiter::new(state.rate));
     Router::new()
         .route("/healthz", get(cluster::healthz))
         .route("/readyz", get(cluster::readyz))
@@ -160,7 +172,7 @@ pub fn router(state: GatewayState) -> Router {
             limits::shed_load,
         ))
         .layer(middleware::from_fn_with_state(
-            limits::rate_limiter(),
+            rate_limiter,
             limits::rate_limit,
         ))
         .layer(middleware::from_fn(metrics::track))
