@@ -16,6 +16,7 @@
 //! not have been applied, so only idempotent requests may be retried.
 
 use std::fmt;
+use std::future::Future;
 use std::time::Duration;
 
 use ractor::message::{BoxedDowncastErr, SerializedMessage};
@@ -334,29 +335,39 @@ pub fn cast<P: Protocol>(
 
 /// Casts `request` to `actor`, waiting while the lane to its node is full:
 /// the backpressured form of [`cast`].
-pub async fn send<P: Protocol>(
+pub fn send<P: Protocol>(
     actor: &ActorRef<ServiceMsg<P>>,
     request: P::Request,
-) -> Result<(), CallError> {
+) -> impl Future<Output = Result<(), CallError>> + Send + 'static {
+    // Decided before the future exists, so that the common cases (a local
+    // actor, a lane with room) cost what `cast` costs.
     let id = actor.get_id();
-    let Some(lane) = lane::to(id) else {
-        return cast(actor, request);
+    let outcome = match lane::to(id) {
+        None => Err(cast(actor, request)),
+        Some(lane) => match push_cast::<P>(&lane, id.pid(), &request) {
+            Err(PushError::Full) => codec::encode_tagged(P::NAME, &request)
+                .map(|payload| (lane, payload, trace::current()))
+                .map_err(|err| Err(CallError::Remote(RemoteError::Refused(err.to_string())))),
+            other => Err(other.map_err(push_error)),
+        },
     };
-    match push_cast::<P>(&lane, id.pid(), &request) {
-        Err(PushError::Full) => {}
-        other => return other.map_err(push_error),
-    }
-    let payload = codec::encode_tagged(P::NAME, &request)
-        .map_err(|err| CallError::Remote(RemoteError::Refused(err.to_string())))?;
-    let trace = trace::current();
-    lane.push(None, &mut |buf| {
-        frame::push_cast(buf, id.pid(), trace, |buf| {
-            buf.extend_from_slice(&payload);
-            Ok(())
+    async move {
+        let (lane, payload, trace) = match outcome {
+            Ok(waiting) => waiting,
+            Err(done) => return done,
+        };
+        Box::pin(async move {
+            lane.push(None, &mut |buf| {
+                frame::push_cast(buf, id.pid(), trace, |buf| {
+                    buf.extend_from_slice(&payload);
+                    Ok(())
+                })
+            })
+            .await
+            .map_err(push_error)
         })
-    })
-    .await
-    .map_err(push_error)
+        .await
+    }
 }
 
 fn push_cast<P: Protocol>(

@@ -23,9 +23,19 @@ use crate::codec;
 use crate::remote::{reply_tag, Protocol, RemoteError, Reply, ServiceMsg};
 use crate::trace::{self, TraceContext};
 
-/// A call's answer once the callee replied: `None` if the caller's timeout
-/// passed first (the caller stopped waiting, so nothing is sent).
-pub type ReplyFuture = Pin<Box<dyn Future<Output = Option<(Status, Vec<u8>)>> + Send>>;
+/// A call's id and its answer once the callee replied: `None` if the
+/// caller's timeout passed first (the caller stopped waiting, so nothing is
+/// sent).
+pub type ReplyFuture = Pin<Box<dyn Future<Output = (u64, Option<(Status, Vec<u8>)>)> + Send>>;
+
+/// A call: its id on the lane and how long its caller waits.
+#[derive(Debug, Clone, Copy)]
+pub struct Call {
+    /// The caller's id for the reply.
+    pub id: u64,
+    /// The caller's timeout.
+    pub timeout: Duration,
+}
 
 /// What became of one entry.
 pub enum Outcome {
@@ -41,7 +51,7 @@ pub enum Outcome {
 
 /// Delivers `payload` to `cell`, as a call with a timeout or as a cast,
 /// inside the sender's trace if it had one.
-pub type Deliver = fn(&ActorCell, &[u8], Option<Duration>, Option<TraceContext>) -> Outcome;
+pub type Deliver = fn(&ActorCell, &[u8], Option<Call>, Option<TraceContext>) -> Outcome;
 
 static REGISTRY: LazyLock<RwLock<HashMap<TypeId, Deliver>>> = LazyLock::new(Default::default);
 
@@ -68,7 +78,7 @@ pub fn lookup(cell: &ActorCell) -> Option<Deliver> {
 fn deliver<P: Protocol>(
     cell: &ActorCell,
     payload: &[u8],
-    call: Option<Duration>,
+    call: Option<Call>,
     trace: Option<TraceContext>,
 ) -> Outcome {
     // ractor runs the handler in the span current when the message is sent.
@@ -88,7 +98,7 @@ fn deliver<P: Protocol>(
             };
         }
     };
-    let Some(timeout) = call else {
+    let Some(Call { id, timeout }) = call else {
         return match actor.cast(ServiceMsg::Cast(request)) {
             Ok(()) => Outcome::Done,
             Err(_) => Outcome::Gone,
@@ -100,11 +110,12 @@ fn deliver<P: Protocol>(
         return Outcome::Gone;
     }
     Outcome::Pending(Box::pin(async move {
-        match tokio::time::timeout(timeout, rx).await {
+        let answer = match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(reply)) => Some(encode_reply::<P>(&reply)),
             Ok(Err(_)) => Some((Status::Dropped, Vec::new())),
             Err(_) => None,
-        }
+        };
+        (id, answer)
     }))
 }
 

@@ -20,9 +20,7 @@
 
 use std::collections::hash_map::Entry as Slot;
 use std::collections::HashMap;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,7 +32,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Semaphore};
 
-use super::deliver::{self, Deliver, Outcome, ReplyFuture};
+use super::deliver::{self, Call, Deliver, Outcome, ReplyFuture};
 use super::door::Tokens;
 use super::frame::{self, Entry, Status};
 
@@ -52,7 +50,7 @@ const READ_BUFFER: usize = 64 * 1024;
 /// Replies for the writer: one now, or one when the callee answers.
 enum Job {
     Now(u64, Status, Vec<u8>),
-    Later(u64, ReplyFuture),
+    Later(ReplyFuture),
 }
 
 /// Accepts lanes on `listener` until `stop` turns true.
@@ -173,11 +171,14 @@ async fn read(reader: OwnedReadHalf, jobs: mpsc::Sender<Job>) -> Result<(), Stri
             } => {
                 let timeout = Duration::from_millis(timeout_ms.into()).min(MAX_CALL_TIMEOUT);
                 let outcome = match target(&mut targets, pid) {
-                    Some(target) => (target.deliver)(&target.cell, payload, Some(timeout), trace),
+                    Some(target) => {
+                        let call = Call { id, timeout };
+                        (target.deliver)(&target.cell, payload, Some(call), trace)
+                    }
                     None => Outcome::Gone,
                 };
                 match outcome {
-                    Outcome::Pending(future) => Some(Job::Later(id, future)),
+                    Outcome::Pending(future) => Some(Job::Later(future)),
                     Outcome::Answer(status, bytes) => Some(Job::Now(id, status, bytes)),
                     Outcome::Gone | Outcome::Done => {
                         targets.remove(&pid);
@@ -218,7 +219,7 @@ async fn reply(mut writer: OwnedWriteHalf, mut jobs: mpsc::Receiver<Job>) {
             }
             job = jobs.recv(), if open && waiting.len() < MAX_CALLS_IN_FLIGHT => match job {
                 Some(Job::Now(id, status, bytes)) => frame::push_reply(&mut batch, id, status, &bytes),
-                Some(Job::Later(id, future)) => waiting.push(tagged(id, future)),
+                Some(Job::Later(future)) => waiting.push(future),
                 None => open = false,
             },
         }
@@ -231,7 +232,7 @@ async fn reply(mut writer: OwnedWriteHalf, mut jobs: mpsc::Receiver<Job>) {
                 Ok(Job::Now(id, status, bytes)) => {
                     frame::push_reply(&mut batch, id, status, &bytes)
                 }
-                Ok(Job::Later(id, future)) => waiting.push(tagged(id, future)),
+                Ok(Job::Later(future)) => waiting.push(future),
                 Err(_) => break,
             }
         }
@@ -244,13 +245,6 @@ async fn reply(mut writer: OwnedWriteHalf, mut jobs: mpsc::Receiver<Job>) {
         }
     }
 }
-
-/// A reply future that yields its call id with the answer.
-fn tagged(id: u64, future: ReplyFuture) -> Pin<Box<dyn Future<Output = Tagged> + Send>> {
-    Box::pin(future.map(move |answer| (id, answer)))
-}
-
-type Tagged = (u64, Option<(Status, Vec<u8>)>);
 
 fn push_answer(batch: &mut Vec<u8>, id: u64, answer: Option<(Status, Vec<u8>)>) {
     if let Some((status, bytes)) = answer {

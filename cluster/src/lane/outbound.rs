@@ -145,6 +145,11 @@ impl Outbound {
         deadline: Option<Instant>,
         write: &mut (dyn FnMut(&mut Vec<u8>) -> Result<(), CodecError> + Send),
     ) -> Result<(), PushError> {
+        // The common case, room in the buffer, registers no waiter.
+        match self.try_push(write) {
+            Err(PushError::Full) => {}
+            other => return other,
+        }
         loop {
             let room = self.room.notified();
             tokio::pin!(room);
