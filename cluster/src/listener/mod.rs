@@ -53,6 +53,9 @@ const LISTEN_BACKLOG: i32 = 1024;
 #[derive(Debug, Clone, Copy)]
 pub struct ListenerConfig {
     /// Connections allowed between accept and authentication at once.
+    /// Before authentication a peer can still send ractor_cluster frames of
+    /// up to `codec::MAX_FRAME_BYTES` (about 8 MiB), so this also bounds
+    /// what unauthenticated peers can make a node hold: about 64 × 8 MiB.
     pub max_handshakes: usize,
     /// Time from accept to a passed cookie challenge (TLS included).
     pub handshake_timeout: Duration,
@@ -63,7 +66,7 @@ pub struct ListenerConfig {
 impl Default for ListenerConfig {
     fn default() -> Self {
         Self {
-            max_handshakes: 256,
+            max_handshakes: 64,
             handshake_timeout: Duration::from_secs(2),
             socket: socket::SocketConfig::default(),
         }
