@@ -223,7 +223,9 @@ async fn reply(mut writer: OwnedWriteHalf, mut jobs: mpsc::Receiver<Job>) {
                 None => open = false,
             },
         }
-        // Gather what else is ready before paying for a write.
+        // Gather what else is ready before paying for a write; the yield
+        // lets callees that are answering right now finish first.
+        tokio::task::yield_now().await;
         while let Some(Some((id, answer))) = waiting.next().now_or_never() {
             push_answer(&mut batch, id, answer);
         }

@@ -276,14 +276,20 @@ impl Outbound {
                 std::mem::swap(&mut buffer.bytes, &mut batch);
             }
             if batch.is_empty() {
-                tokio::select! {
-                    _ = self.wake.notified() => {}
+                let woken = tokio::select! {
+                    _ = self.wake.notified() => true,
                     _ = health.tick() => {
                         if !door::peer_present(self.peer) {
                             return Err("the peer's session ended".to_string());
                         }
+                        false
                     }
                     _ = closed.wait_for(|closed| *closed) => return Ok(()),
+                };
+                if woken {
+                    // Senders woken together append before the write: one
+                    // write for them all instead of one each.
+                    tokio::task::yield_now().await;
                 }
                 continue;
             }
