@@ -12,7 +12,9 @@
 //! Every receiver counts casts with the same [`Counter`] and answers a
 //! call with the payload's length. A cast sample is K casts of 32 bytes
 //! followed by one drain call answered once the receiver counted all K,
-//! so it measures delivery, not enqueueing; a call sample is one call.
+//! so it measures delivery, not enqueueing (K is in the benchmark's id,
+//! so runs with and without `CI` are not compared); a call sample is one
+//! call.
 //! Every call (drains too) carries the same timeout on all three systems.
 //! The receivers run on a multi-threaded tokio runtime built here; the
 //! sender is the bench thread inside `Runtime::block_on`. With `CI` set,
@@ -22,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use bazaar::bench::protocol::{BenchProtocol, BenchRequest, Counter, Payload, RawMsg};
 use bazaar_cluster::remote::{self, ReplyPort, ServiceMsg};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
@@ -240,7 +242,7 @@ fn casts(c: &mut Criterion) {
         let counted = remote::call(bazaar, drain, CALL_TIMEOUT).await;
         assert_eq!(counted, Ok(k), "the bazaar counter got every cast");
     };
-    group.bench_function("bazaar-cast", |b| {
+    group.bench_function(BenchmarkId::new("bazaar-cast", k), |b| {
         b.iter_custom(|iters| {
             timed(&runtime, iters, || async {
                 for _ in 0..k {
@@ -251,7 +253,7 @@ fn casts(c: &mut Criterion) {
             })
         })
     });
-    group.bench_function("bazaar-send", |b| {
+    group.bench_function(BenchmarkId::new("bazaar-send", k), |b| {
         b.iter_custom(|iters| {
             timed(&runtime, iters, || async {
                 for _ in 0..k {
@@ -264,7 +266,7 @@ fn casts(c: &mut Criterion) {
     });
 
     let ractor = &receivers.ractor;
-    group.bench_function("ractor-cast", |b| {
+    group.bench_function(BenchmarkId::new("ractor-cast", k), |b| {
         b.iter_custom(|iters| {
             timed(&runtime, iters, || async {
                 for _ in 0..k {
@@ -278,7 +280,7 @@ fn casts(c: &mut Criterion) {
     });
 
     let tokio = &receivers.tokio;
-    group.bench_function("tokio-mpsc", |b| {
+    group.bench_function(BenchmarkId::new("tokio-mpsc", k), |b| {
         b.iter_custom(|iters| {
             timed(&runtime, iters, || async {
                 for _ in 0..k {
