@@ -40,6 +40,7 @@ pub mod frame;
 mod inbound;
 mod outbound;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Weak};
@@ -96,8 +97,28 @@ pub fn to(id: ActorId) -> Option<Arc<Outbound>> {
     if id.is_local() {
         return None;
     }
+    let peer = id.node();
+    // Senders usually talk to one peer many times in a row: remember the
+    // last lane per thread, valid until it closes (every lane closes when
+    // its hub shuts down, so a stale one is never used).
+    let cached = LAST_LANE.with(|last| match &*last.borrow() {
+        Some((cached_peer, lane)) if *cached_peer == peer && !lane.is_closed() => {
+            Some(lane.clone())
+        }
+        _ => None,
+    });
+    if cached.is_some() {
+        return cached;
+    }
     let hub = HUB.read().clone()?;
-    Some(hub.outbound(id.node()))
+    let lane = hub.outbound(peer);
+    LAST_LANE.with(|last| *last.borrow_mut() = Some((peer, lane.clone())));
+    Some(lane)
+}
+
+thread_local! {
+    /// The lane this thread used last, with its peer.
+    static LAST_LANE: RefCell<Option<(u64, Arc<Outbound>)>> = const { RefCell::new(None) };
 }
 
 /// This process's lane listener and door, owned by the cluster node.

@@ -18,7 +18,7 @@
 //!   lane.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -81,6 +81,7 @@ pub struct Outbound {
     next_id: AtomicU64,
     wake: Notify,
     room: Notify,
+    closed: AtomicBool,
     closed_tx: watch::Sender<bool>,
 }
 
@@ -99,6 +100,7 @@ impl Outbound {
             next_id: AtomicU64::new(1),
             wake: Notify::new(),
             room: Notify::new(),
+            closed: AtomicBool::new(false),
             closed_tx,
         });
         let task = lane.clone();
@@ -113,7 +115,7 @@ impl Outbound {
 
     /// True once the lane has closed.
     pub fn is_closed(&self) -> bool {
-        *self.closed_tx.borrow()
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Appends an entry if there is room; `write` appends it to the buffer.
@@ -231,6 +233,7 @@ impl Outbound {
             std::mem::take(&mut buffer.bytes).len()
         };
         let calls = std::mem::take(&mut *self.pending.lock()).len();
+        self.closed.store(true, Ordering::Release);
         self.closed_tx.send_replace(true);
         self.room.notify_waiters();
         self.wake.notify_one();
