@@ -24,10 +24,11 @@
 //!   of the machine hits them alike; `--runs` repeats give median and
 //!   min/max;
 //! - a cast measurement stops when the receiver confirms it counted every
-//!   cast, not when the sender finished enqueueing: remote casts go to
-//!   unbounded queues (ractor_cluster has no backpressure), so the sender
-//!   can run far ahead; its peak RSS shows how far. By default a remote
-//!   cast measurement queues at most 256 MiB of payload;
+//!   cast, not when the sender finished enqueueing: raw ractor_cluster
+//!   casts go to unbounded queues (no backpressure), so its sender can run
+//!   far ahead, and its peak RSS shows how far; Bazaar's lanes are bounded
+//!   and make the sender wait. By default a remote cast measurement sends
+//!   at most 256 MiB of payload;
 //! - CPU is user + system time of this process and, for remote workloads,
 //!   of the peer, per message; peak RSS is reset before each measurement
 //!   on both sides ([`measure`]);

@@ -4,8 +4,9 @@
 //! connection.
 //!
 //! - `bazaar`: the peer's [`BazaarReceiver`](crate::bench::receivers::BazaarReceiver),
-//!   found through `directory::remote_members`, reached with `remote::cast`
-//!   and `remote::call` (encoded by the wire codec);
+//!   found through `directory::remote_members`, reached with `remote::send`
+//!   and `remote::call`, which carry it on the lane to the peer (see
+//!   `bazaar_cluster::lane`);
 //! - `ractor_cluster`: the peer's plain receiver, found through its pg group,
 //!   reached through its `ActorRef<RawMsg>`;
 //! - `tcp-framed`: see [`super::tcp`].
