@@ -136,19 +136,7 @@ async fn read(reader: OwnedReadHalf, jobs: mpsc::Sender<Job>) -> Result<(), Stri
     let mut reader = BufReader::with_capacity(READ_BUFFER, reader);
     let mut targets: HashMap<u64, Target> = HashMap::new();
     let mut body = Vec::new();
-    loop {
-        let mut prefix = [0u8; frame::LEN_BYTES];
-        match reader.read_exact(&mut prefix).await {
-            Ok(_) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-            Err(err) => return Err(format!("read failed: {err}")),
-        }
-        let len = frame::body_len(prefix).map_err(|err| err.to_string())?;
-        body.resize(len, 0);
-        reader
-            .read_exact(&mut body)
-            .await
-            .map_err(|err| format!("read failed: {err}"))?;
+    while super::read_entry(&mut reader, &mut body).await? {
         let job = match frame::parse(&body).map_err(|err| err.to_string())? {
             Entry::Cast {
                 pid,
@@ -194,6 +182,7 @@ async fn read(reader: OwnedReadHalf, jobs: mpsc::Sender<Job>) -> Result<(), Stri
             }
         }
     }
+    Ok(())
 }
 
 /// The local actor with `pid`, if it speaks a lane-served protocol.

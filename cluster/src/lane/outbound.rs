@@ -313,19 +313,7 @@ impl Outbound {
     async fn read_replies(&self, reader: OwnedReadHalf) -> Result<(), String> {
         let mut reader = BufReader::with_capacity(READ_BUFFER, reader);
         let mut body = Vec::new();
-        loop {
-            let mut prefix = [0u8; frame::LEN_BYTES];
-            match reader.read_exact(&mut prefix).await {
-                Ok(_) => {}
-                Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-                Err(err) => return Err(format!("lane read failed: {err}")),
-            }
-            let len = frame::body_len(prefix).map_err(|err| err.to_string())?;
-            body.resize(len, 0);
-            reader
-                .read_exact(&mut body)
-                .await
-                .map_err(|err| format!("lane read failed: {err}"))?;
+        while super::read_entry(&mut reader, &mut body).await? {
             match frame::parse(&body).map_err(|err| err.to_string())? {
                 Entry::Reply {
                     id,
@@ -339,6 +327,7 @@ impl Outbound {
                 other => return Err(format!("unexpected entry from the acceptor: {other:?}")),
             }
         }
+        Ok(())
     }
 }
 
