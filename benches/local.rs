@@ -9,8 +9,9 @@
 //! - `tokio-mpsc` / `tokio-oneshot`: an unbounded tokio channel read by
 //!   one task, calls answered on a oneshot channel.
 //!
-//! Every receiver counts casts with the same [`Counter`] and answers a
-//! call with the payload's length. A cast sample is K casts of 32 bytes
+//! The receivers are `bazaar bench`'s own (`bazaar::bench::receivers`):
+//! they count casts with the same counter and answer a call with the
+//! payload's length. A cast sample is K casts of 32 bytes
 //! followed by one drain call answered once the receiver counted all K,
 //! so it measures delivery, not enqueueing (K is in the benchmark's id,
 //! so runs with and without `CI` are not compared); a call sample is one
@@ -22,10 +23,11 @@
 
 use std::time::{Duration, Instant};
 
-use bazaar::bench::protocol::{BenchProtocol, BenchRequest, Counter, Payload, RawMsg};
-use bazaar_cluster::remote::{self, ReplyPort, ServiceMsg};
+use bazaar::bench::protocol::{BenchProtocol, BenchRequest, Payload, RawMsg, LOCAL_BENCH_GROUP};
+use bazaar::bench::receivers::{tokio_receiver, Announce, BazaarReceiver, RawReceiver, TokioMsg};
+use bazaar_cluster::remote::{self, ServiceMsg};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorRef};
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
 
@@ -60,109 +62,6 @@ fn config() -> Criterion {
     }
 }
 
-/// A Bazaar service actor of [`BenchProtocol`].
-struct BazaarCounter;
-
-impl Actor for BazaarCounter {
-    type Msg = ServiceMsg<BenchProtocol>;
-    type State = Counter<ReplyPort<BenchProtocol>>;
-    type Arguments = ();
-
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        _: (),
-    ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(Counter::default())
-    }
-
-    async fn handle(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        message: Self::Msg,
-        counter: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        let done = match message.into_parts() {
-            Some((BenchRequest::Payload(_), None)) => counter.count(),
-            Some((BenchRequest::Payload(payload), port)) => {
-                remote::answer(port, payload.0.len() as u64);
-                None
-            }
-            Some((BenchRequest::Drain { expected }, Some(port))) => counter.drain(expected, port),
-            _ => None,
-        };
-        if let Some((port, count)) = done {
-            remote::answer(Some(port), count);
-        }
-        Ok(())
-    }
-}
-
-/// A plain ractor actor of [`RawMsg`].
-struct RactorCounter;
-
-impl Actor for RactorCounter {
-    type Msg = RawMsg;
-    type State = Counter<RpcReplyPort<u64>>;
-    type Arguments = ();
-
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        _: (),
-    ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(Counter::default())
-    }
-
-    async fn handle(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        message: Self::Msg,
-        counter: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        let done = match message {
-            RawMsg::Cast(_) => counter.count(),
-            RawMsg::Call(bytes, port) => {
-                let _ = port.send(bytes.len() as u64);
-                None
-            }
-            RawMsg::Drain(expected, port) => counter.drain(expected, port),
-        };
-        if let Some((port, count)) = done {
-            let _ = port.send(count);
-        }
-        Ok(())
-    }
-}
-
-/// The tokio baseline's message.
-enum TokioMsg {
-    Cast(Vec<u8>),
-    Call(Vec<u8>, oneshot::Sender<u64>),
-    Drain(u64, oneshot::Sender<u64>),
-}
-
-/// The tokio baseline's receiving task; ends when every sender is gone.
-async fn tokio_counter(mut inbox: mpsc::UnboundedReceiver<TokioMsg>) {
-    let mut counter = Counter::default();
-    while let Some(message) = inbox.recv().await {
-        let done = match message {
-            TokioMsg::Cast(payload) => {
-                drop(payload);
-                counter.count()
-            }
-            TokioMsg::Call(bytes, reply) => {
-                let _ = reply.send(bytes.len() as u64);
-                None
-            }
-            TokioMsg::Drain(expected, reply) => counter.drain(expected, reply),
-        };
-        if let Some((reply, count)) = done {
-            let _ = reply.send(count);
-        }
-    }
-}
-
 /// Asks the tokio task and waits for its answer, within [`CALL_TIMEOUT`].
 async fn tokio_ask(
     inbox: &mpsc::UnboundedSender<TokioMsg>,
@@ -186,14 +85,18 @@ struct Receivers {
 impl Receivers {
     fn start(runtime: &Runtime) -> Self {
         runtime.block_on(async {
-            let (bazaar, _) = Actor::spawn(None, BazaarCounter, ())
+            let announce = Announce {
+                group: LOCAL_BENCH_GROUP.to_string(),
+                node: "criterion".to_string(),
+            };
+            let (bazaar, _) = Actor::spawn(None, BazaarReceiver, announce)
                 .await
-                .expect("the bazaar counter starts");
-            let (ractor, _) = Actor::spawn(None, RactorCounter, ())
+                .expect("the bazaar receiver starts");
+            let (ractor, _) = Actor::spawn(None, RawReceiver, None)
                 .await
-                .expect("the ractor counter starts");
+                .expect("the ractor receiver starts");
             let (tokio, inbox) = mpsc::unbounded_channel();
-            tokio::spawn(tokio_counter(inbox));
+            tokio::spawn(tokio_receiver(inbox));
             Self {
                 bazaar,
                 ractor,

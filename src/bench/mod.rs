@@ -44,7 +44,7 @@ pub mod peer;
 mod peer_process;
 pub mod plan;
 pub mod protocol;
-mod receivers;
+pub mod receivers;
 pub mod report;
 mod workloads;
 
