@@ -15,13 +15,15 @@
 //! bincode. Throughput is in entries. With `CI` set, fewer sizes and a
 //! shorter measurement.
 
+mod common;
+
 use std::hint::black_box;
-use std::time::Duration;
 
 use bazaar::bench::protocol::{BenchProtocol, BenchRequest, Payload};
 use bazaar_cluster::codec;
 use bazaar_cluster::lane::frame::{self, Entry, LEN_BYTES};
 use bazaar_cluster::remote::Protocol;
+use common::{config, on_ci};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 /// Bytes of every payload, the default size of `bazaar bench`.
@@ -29,29 +31,12 @@ const PAYLOAD_BYTES: usize = 32;
 /// The pid every entry is addressed to.
 const PID: u64 = 42;
 
-/// True when running under CI: smaller sizes, shorter measurements.
-fn on_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|value| !value.is_empty())
-}
-
 /// Entries per batch.
 fn batch_sizes() -> &'static [usize] {
     if on_ci() {
         &[64]
     } else {
         &[64, 1024, 16_384]
-    }
-}
-
-fn config() -> Criterion {
-    let criterion = Criterion::default();
-    if on_ci() {
-        criterion
-            .sample_size(10)
-            .warm_up_time(Duration::from_millis(200))
-            .measurement_time(Duration::from_millis(500))
-    } else {
-        criterion
     }
 }
 

@@ -21,11 +21,14 @@
 //! sender is the bench thread inside `Runtime::block_on`. With `CI` set,
 //! K is smaller and measurements shorter.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use bazaar::bench::protocol::{BenchProtocol, BenchRequest, Payload, RawMsg, LOCAL_BENCH_GROUP};
 use bazaar::bench::receivers::{tokio_receiver, Announce, BazaarReceiver, RawReceiver, TokioMsg};
 use bazaar_cluster::remote::{self, ServiceMsg};
+use common::{config, on_ci};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ractor::{Actor, ActorRef};
 use tokio::runtime::Runtime;
@@ -36,29 +39,12 @@ const PAYLOAD_BYTES: usize = 32;
 /// Timeout of every call and drain.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// True when running under CI: fewer casts, shorter measurements.
-fn on_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|value| !value.is_empty())
-}
-
 /// Casts per sample, before the drain.
 fn casts_per_sample() -> u64 {
     if on_ci() {
         1_000
     } else {
         10_000
-    }
-}
-
-fn config() -> Criterion {
-    let criterion = Criterion::default();
-    if on_ci() {
-        criterion
-            .sample_size(10)
-            .warm_up_time(Duration::from_millis(200))
-            .measurement_time(Duration::from_millis(500))
-    } else {
-        criterion
     }
 }
 
