@@ -270,8 +270,7 @@ pub async fn call<P: Protocol>(
     let Some(lane) = lane::to(id) else {
         return call_via_session(actor, request, timeout).await;
     };
-    let payload = codec::encode_tagged(P::NAME, &request)
-        .map_err(|err| CallError::Remote(RemoteError::Refused(err.to_string())))?;
+    let payload = codec::encode_tagged(P::NAME, &request).map_err(unencodable)?;
     let answer = lane
         .call(id.pid(), timeout, trace::current(), &payload)
         .await;
@@ -291,9 +290,7 @@ pub async fn call<P: Protocol>(
         }
         Err(CallFailure::Timeout) => Err(CallError::Timeout(timeout)),
         Err(CallFailure::Closed(reason)) => Err(CallError::Unreachable(reason)),
-        Err(CallFailure::Encode(err)) => {
-            Err(CallError::Remote(RemoteError::Refused(err.to_string())))
-        }
+        Err(CallFailure::Encode(err)) => Err(unencodable(err)),
     }
 }
 
@@ -347,7 +344,7 @@ pub fn send<P: Protocol>(
         Some(lane) => match push_cast::<P>(&lane, id.pid(), &request) {
             Err(PushError::Full) => codec::encode_tagged(P::NAME, &request)
                 .map(|payload| (lane, payload, trace::current()))
-                .map_err(|err| Err(CallError::Remote(RemoteError::Refused(err.to_string())))),
+                .map_err(|err| Err(unencodable(err))),
             other => Err(other.map_err(push_error)),
         },
     };
@@ -389,8 +386,13 @@ fn push_error(err: PushError) -> CallError {
             CallError::Overloaded("the lane to the actor's node is full".to_string())
         }
         PushError::Closed(reason) => CallError::Unreachable(reason),
-        PushError::Encode(err) => CallError::Remote(RemoteError::Refused(err.to_string())),
+        PushError::Encode(err) => unencodable(err),
     }
+}
+
+/// A request that could not be encoded was refused before it was sent.
+fn unencodable(err: CodecError) -> CallError {
+    CallError::Remote(RemoteError::Refused(err.to_string()))
 }
 
 #[cfg(test)]
