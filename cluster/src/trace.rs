@@ -210,10 +210,11 @@ struct Fields {
 
 impl Visit for Fields {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let text = format!("{value:?}");
+        // Only the two ids are read; other fields (method, path, …) are
+        // not formatted at all.
         match field.name() {
-            "trace_id" => self.trace_id = u128::from_str_radix(&text, 16).ok(),
-            "span_id" => self.span_id = u64::from_str_radix(&text, 16).ok(),
+            "trace_id" => self.trace_id = u128::from_str_radix(&format!("{value:?}"), 16).ok(),
+            "span_id" => self.span_id = u64::from_str_radix(&format!("{value:?}"), 16).ok(),
             _ => {}
         }
     }
