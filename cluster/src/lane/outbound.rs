@@ -18,8 +18,8 @@
 //!   lane.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -68,20 +68,19 @@ pub enum CallFailure {
 /// The answer to a call: how it ended and the encoded reply.
 pub type Answer = (Status, Vec<u8>);
 
-struct Buffer {
-    bytes: Vec<u8>,
-    closed: Option<String>,
-}
-
 /// One lane to one peer node.
 pub struct Outbound {
     peer: u64,
-    buffer: Mutex<Buffer>,
+    /// Entries not yet written.
+    buffer: Mutex<Vec<u8>>,
     pending: Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
     next_id: AtomicU64,
     wake: Notify,
     room: Notify,
-    closed: AtomicBool,
+    /// Why the lane closed; set once, while holding `buffer`, so that no
+    /// entry is appended after it.
+    closed: OnceLock<String>,
+    /// Turns true when `closed` is set, for tasks that wait on it.
     closed_tx: watch::Sender<bool>,
 }
 
@@ -92,15 +91,12 @@ impl Outbound {
         let (closed_tx, _) = watch::channel(false);
         let lane = Arc::new(Self {
             peer,
-            buffer: Mutex::new(Buffer {
-                bytes: Vec::new(),
-                closed: None,
-            }),
+            buffer: Mutex::new(Vec::new()),
             pending: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             wake: Notify::new(),
             room: Notify::new(),
-            closed: AtomicBool::new(false),
+            closed: OnceLock::new(),
             closed_tx,
         });
         let task = lane.clone();
@@ -115,7 +111,7 @@ impl Outbound {
 
     /// True once the lane has closed.
     pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.closed.get().is_some()
     }
 
     /// Appends an entry if there is room; `write` appends it to the buffer.
@@ -125,14 +121,14 @@ impl Outbound {
     ) -> Result<(), PushError> {
         let was_empty = {
             let mut buffer = self.buffer.lock();
-            if let Some(reason) = &buffer.closed {
+            if let Some(reason) = self.closed.get() {
                 return Err(PushError::Closed(reason.clone()));
             }
-            if buffer.bytes.len() >= BUFFER_LIMIT {
+            if buffer.len() >= BUFFER_LIMIT {
                 return Err(PushError::Full);
             }
-            let was_empty = buffer.bytes.is_empty();
-            write(&mut buffer.bytes).map_err(PushError::Encode)?;
+            let was_empty = buffer.is_empty();
+            write(&mut buffer).map_err(PushError::Encode)?;
             was_empty
         };
         if was_empty {
@@ -215,10 +211,9 @@ impl Outbound {
     }
 
     fn close_reason(&self) -> String {
-        self.buffer
-            .lock()
-            .closed
-            .clone()
+        self.closed
+            .get()
+            .cloned()
             .unwrap_or_else(|| "lane closed".to_string())
     }
 
@@ -226,14 +221,12 @@ impl Outbound {
     pub fn close(&self, reason: &str) {
         let dropped = {
             let mut buffer = self.buffer.lock();
-            if buffer.closed.is_some() {
+            if self.closed.set(reason.to_string()).is_err() {
                 return;
             }
-            buffer.closed = Some(reason.to_string());
-            std::mem::take(&mut buffer.bytes).len()
+            std::mem::take(&mut *buffer).len()
         };
         let calls = std::mem::take(&mut *self.pending.lock()).len();
-        self.closed.store(true, Ordering::Release);
         self.closed_tx.send_replace(true);
         self.room.notify_waiters();
         self.wake.notify_one();
@@ -273,10 +266,10 @@ impl Outbound {
         loop {
             {
                 let mut buffer = self.buffer.lock();
-                if buffer.closed.is_some() {
+                if self.is_closed() {
                     return Ok(());
                 }
-                std::mem::swap(&mut buffer.bytes, &mut batch);
+                std::mem::swap(&mut *buffer, &mut batch);
             }
             if batch.is_empty() {
                 let woken = tokio::select! {
