@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::{
     expect_stock, max_gap_ms, order_problems, restock, settled_orders, stock_after,
-    stocked_products, unix_ms, Ack, OrderLog, Orderer, OrdererConfig, TestCluster, DEMO_PASSWORD,
-    SETTLE_TIMEOUT,
+    stocked_products, unix_ms, Ack, OrderLog, Orderer, OrdererConfig, Product, TestCluster,
+    DEMO_PASSWORD, SETTLE_TIMEOUT,
 };
 
 /// Time a fresh cluster gets to be up and ready everywhere.
@@ -65,6 +65,22 @@ fn owner(cluster: &TestCluster) -> (usize, u64) {
     let i = cluster.index_of(&name).expect("the owner is a node");
     println!("checkout owner {name} in epoch {epoch}");
     (i, epoch)
+}
+
+/// The nodes other than the checkout `owner`, an admin token from the
+/// first of them, and two products restocked through it to [`RESTOCK`]:
+/// plenty, so that clients buy as fast as the cluster confirms.
+fn survivors_with_stock(cluster: &TestCluster, owner: usize) -> (Vec<usize>, String, Vec<Product>) {
+    let survivors: Vec<usize> = (1..=3).filter(|&i| i != owner).collect();
+    let admin = cluster.admin_token(survivors[0]);
+    let products = restock(
+        cluster,
+        survivors[0],
+        &admin,
+        &stocked_products(cluster, 2),
+        RESTOCK,
+    );
+    (survivors, admin, products)
 }
 
 /// Prints what an orderer saw and returns its failures.
@@ -319,16 +335,7 @@ fn reported_down(
 fn owner_kill_loses_and_duplicates_nothing() {
     let mut cluster = ready_cluster();
     let (dead, old_epoch) = owner(&cluster);
-    let survivors: Vec<usize> = (1..=3).filter(|&i| i != dead).collect();
-    let admin = cluster.admin_token(survivors[0]);
-    // Plenty of stock: the clients buy as fast as the cluster confirms.
-    let products = restock(
-        &cluster,
-        survivors[0],
-        &admin,
-        &stocked_products(&cluster, 2),
-        RESTOCK,
-    );
+    let (survivors, admin, products) = survivors_with_stock(&cluster, dead);
     let users = ["user011", "user012"];
     let clients: Vec<Orderer> = (0..2)
         .map(|k| {
@@ -447,15 +454,7 @@ fn a_frozen_owner_confirms_nothing_and_one_owner_remains() {
     let cluster = ready_cluster();
     let (frozen, old_epoch) = owner(&cluster);
     let frozen_name = cluster.name(frozen);
-    let survivors: Vec<usize> = (1..=3).filter(|&i| i != frozen).collect();
-    let admin = cluster.admin_token(survivors[0]);
-    let products = restock(
-        &cluster,
-        survivors[0],
-        &admin,
-        &stocked_products(&cluster, 2),
-        RESTOCK,
-    );
+    let (survivors, admin, products) = survivors_with_stock(&cluster, frozen);
     let users = ["user021", "user022"];
     // S orders through a survivor; F checks out through the frozen node
     // (its cart through the other survivor, so that it is stuck at checkout).
