@@ -8,31 +8,16 @@
 //! bytes, so finding them in a body is finding the exported span.
 #![cfg(feature = "otlp")]
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use support::{Options, TestCluster};
+
 type Bodies = Arc<Mutex<Vec<Vec<u8>>>>;
-
-/// Kills the node when dropped, also when the test fails.
-struct Node(Child);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Serves one connection: every request's body is kept, every answer is 200.
 fn serve(stream: TcpStream, bodies: Bodies) {
@@ -97,69 +82,39 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[test]
 fn a_request_span_is_exported_in_the_callers_trace() {
     let (collector_port, bodies) = collector();
-    let data = tempfile::tempdir().unwrap();
-    let http = format!("127.0.0.1:{}", free_port());
-    let node = Node(
-        Command::new(env!("CARGO_BIN_EXE_bazaar"))
-            .args(["node", "--name", "n1", "--expect", "1"])
-            .args(["--listen", &format!("127.0.0.1:{}", free_port())])
-            .args(["--http", &http])
-            .arg("--data-dir")
-            .arg(data.path())
-            .env("BAZAAR_COOKIE", "otlp-test-cookie-0123456789abcdef")
-            .env("BAZAAR_ADMIN_PASSWORD", "otlp-test-admin-password")
-            .env(
-                "OTEL_EXPORTER_OTLP_ENDPOINT",
-                format!("http://127.0.0.1:{collector_port}"),
-            )
-            .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start bazaar node"),
-    );
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client
-        .get(format!("http://{http}/readyz"))
-        .send()
-        .map_or(true, |r| !r.status().is_success())
-    {
-        assert!(Instant::now() < deadline, "the node never became ready");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let options = Options::default()
+        .expect(1)
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            &format!("http://127.0.0.1:{collector_port}"),
+        )
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100");
+    let cluster = TestCluster::start_with(1, options);
+    cluster.expect_within(Instant::now(), Duration::from_secs(30), "n1 ready", |c| {
+        c.all_ready(&[1])
+    });
 
     let trace_id = rand::random::<u128>() | 1;
     let parent_id = rand::random::<u64>() | 1;
-    let response = client
-        .get(format!("http://{http}/api/products/1"))
+    let response = reqwest::blocking::Client::new()
+        .get(format!("http://{}/api/products/1", cluster.http_addr(1)))
         .header(
             "traceparent",
             format!("00-{trace_id:032x}-{parent_id:016x}-01"),
         )
+        .timeout(Duration::from_secs(5))
         .send()
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let exported = bodies.lock().unwrap().iter().any(|body| {
-            contains(body, &trace_id.to_be_bytes()) && contains(body, &parent_id.to_be_bytes())
-        });
-        if exported {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no span of trace {trace_id:032x} under {parent_id:016x} reached the collector \
-             ({} bodies)",
-            bodies.lock().unwrap().len()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    drop(node);
+    cluster.expect_within(
+        Instant::now(),
+        Duration::from_secs(10),
+        &format!("a span of trace {trace_id:032x} under {parent_id:016x} at the collector"),
+        |_| {
+            bodies.lock().unwrap().iter().any(|body| {
+                contains(body, &trace_id.to_be_bytes()) && contains(body, &parent_id.to_be_bytes())
+            })
+        },
+    );
 }

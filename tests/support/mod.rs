@@ -106,6 +106,8 @@ pub struct Options {
     pub deferred: Vec<usize>,
     /// Extra `bazaar node` flags per node (node number, flags).
     pub node_flags: Vec<(usize, Vec<String>)>,
+    /// Extra environment variables of every node.
+    pub env: Vec<(String, String)>,
 }
 
 impl Options {
@@ -130,6 +132,12 @@ impl Options {
     /// Gives node `i` extra `bazaar node` flags.
     pub fn flags(mut self, i: usize, flags: Vec<String>) -> Self {
         self.node_flags.push((i, flags));
+        self
+    }
+
+    /// Sets an environment variable for every node.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
         self
     }
 }
@@ -196,6 +204,7 @@ impl TestCluster {
                         .filter(|(node, _)| *node == i)
                         .flat_map(|(_, flags)| flags.clone())
                         .collect(),
+                    env: options.env.clone(),
                     child: None,
                 }
             })

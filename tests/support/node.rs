@@ -32,6 +32,8 @@ pub(super) struct Node {
     pub(super) expect: usize,
     /// Extra flags, after the others.
     pub(super) flags: Vec<String>,
+    /// Extra environment variables, set after the others.
+    pub(super) env: Vec<(String, String)>,
     /// The running process, `None` before the first start and after a kill.
     pub(super) child: Option<Child>,
 }
@@ -68,6 +70,7 @@ impl Node {
             .env("BAZAAR_COOKIE", &self.cookie)
             .env("BAZAAR_ADMIN_PASSWORD", &self.admin_password)
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(key, value)| (key, value)))
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))
