@@ -10,12 +10,12 @@
 //! is lost once it thaws; a peer that dies ends every waiting call at once
 //! as unreachable instead of at its timeout.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bazaar::bench::peer::{free_port, node_config, PeerHello};
+use bazaar::bench::peer::{free_port, node_config};
+use bazaar::bench::peer_process::PeerProcess;
 use bazaar::bench::protocol::{BenchProtocol, BenchRequest, Payload, BENCH_GROUP, DRIVER_NODE};
 use bazaar_cluster::remote::{self, CallError, ServiceMsg};
 use bazaar_cluster::{directory, ClusterNode, Cookie};
@@ -29,51 +29,23 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The peer process; killed when dropped, so a failing test leaves nothing.
-struct Peer {
-    child: Child,
-    hello: PeerHello,
+/// Starts `bazaar bench-peer`; it is killed when dropped, so a failing
+/// test leaves nothing behind.
+async fn spawn_peer(cookie: &str) -> PeerProcess {
+    PeerProcess::spawn_exe(Path::new(env!("CARGO_BIN_EXE_bazaar")), cookie)
+        .await
+        .expect("start bazaar bench-peer")
 }
 
-impl Peer {
-    fn spawn(cookie: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bazaar"))
-            .args(["bench-peer", "--listen", "127.0.0.1:0"])
-            .env("BAZAAR_COOKIE", cookie)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start bazaar bench-peer");
-        let stdout = child.stdout.take().expect("peer stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(JOIN_TIMEOUT)
-            .expect("the bench peer said hello in time");
-        let hello: PeerHello = serde_json::from_str(&line).expect("a hello line");
-        Self { child, hello }
-    }
-
-    fn signal(&self, signal: Signal) {
-        kill(Pid::from_raw(self.hello.pid as i32), signal).expect("signal the peer");
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn signal(peer: &PeerProcess, signal: Signal) {
+    kill(Pid::from_raw(peer.hello.pid as i32), signal).expect("signal the peer");
 }
 
 /// Starts this process's node seeded with the peer and finds its receiver.
-async fn join(peer: &Peer, cookie: &str) -> (ClusterNode, ActorRef<ServiceMsg<BenchProtocol>>) {
+async fn join(
+    peer: &PeerProcess,
+    cookie: &str,
+) -> (ClusterNode, ActorRef<ServiceMsg<BenchProtocol>>) {
     let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let listen = SocketAddr::new(listen.ip(), free_port(listen).unwrap());
     let config = node_config(
@@ -125,7 +97,7 @@ async fn ask(receiver: &ActorRef<ServiceMsg<BenchProtocol>>, request: BenchReque
 async fn each_senders_casts_arrive_in_order_and_all_of_them() {
     let _turn = SERIAL.lock().await;
     let cookie = cookie();
-    let peer = Peer::spawn(&cookie);
+    let peer = spawn_peer(&cookie).await;
     let (node, receiver) = join(&peer, &cookie).await;
 
     const SENDERS: u32 = 4;
@@ -173,14 +145,14 @@ async fn each_senders_casts_arrive_in_order_and_all_of_them() {
 async fn a_frozen_peer_pushes_back_with_bounded_memory_and_loses_nothing() {
     let _turn = SERIAL.lock().await;
     let cookie = cookie();
-    let peer = Peer::spawn(&cookie);
+    let peer = spawn_peer(&cookie).await;
     let (node, receiver) = join(&peer, &cookie).await;
     assert_eq!(
         ask(&receiver, BenchRequest::Payload(Payload(vec![0; 8]))).await,
         8
     );
 
-    peer.signal(Signal::SIGSTOP);
+    signal(&peer, Signal::SIGSTOP);
     let before = rss_mb();
     let (mut accepted, mut overloaded, mut peak) = (0u64, 0u64, before);
     for i in 0..1_000_000u64 {
@@ -223,7 +195,7 @@ async fn a_frozen_peer_pushes_back_with_bounded_memory_and_loses_nothing() {
         "call to a frozen peer: {call:?}"
     );
 
-    peer.signal(Signal::SIGCONT);
+    signal(&peer, Signal::SIGCONT);
     let received = remote::call(
         &receiver,
         BenchRequest::Drain { expected: accepted },
@@ -242,14 +214,14 @@ async fn a_frozen_peer_pushes_back_with_bounded_memory_and_loses_nothing() {
 async fn calls_to_a_peer_that_dies_end_at_once_as_unreachable() {
     let _turn = SERIAL.lock().await;
     let cookie = cookie();
-    let peer = Peer::spawn(&cookie);
+    let peer = spawn_peer(&cookie).await;
     let (node, receiver) = join(&peer, &cookie).await;
     assert_eq!(
         ask(&receiver, BenchRequest::Payload(Payload(vec![0; 4]))).await,
         4
     );
 
-    peer.signal(Signal::SIGSTOP);
+    signal(&peer, Signal::SIGSTOP);
     let long = Duration::from_secs(30);
     let calls: Vec<_> = (0..32)
         .map(|_| {
@@ -276,7 +248,7 @@ async fn calls_to_a_peer_that_dies_end_at_once_as_unreachable() {
     );
 
     let killed = Instant::now();
-    peer.signal(Signal::SIGKILL);
+    signal(&peer, Signal::SIGKILL);
     for call in calls {
         match call.await.unwrap() {
             Err(CallError::Unreachable(reason)) => {

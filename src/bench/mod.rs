@@ -41,7 +41,7 @@
 
 pub mod measure;
 pub mod peer;
-mod peer_process;
+pub mod peer_process;
 pub mod plan;
 pub mod protocol;
 pub mod receivers;

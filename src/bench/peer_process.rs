@@ -34,10 +34,17 @@ pub struct PeerProcess {
 }
 
 impl PeerProcess {
-    /// Starts the peer with `cookie` in its environment and waits for its hello.
+    /// Starts the peer from this very executable with `cookie` in its
+    /// environment and waits for its hello.
     pub async fn spawn(cookie: &str) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("cannot find this executable")?;
-        let mut command = Command::new(&exe);
+        Self::spawn_exe(&exe, cookie).await
+    }
+
+    /// Starts `exe bench-peer` (a `bazaar` executable) with the cluster
+    /// cookie `cookie` and waits for its hello.
+    pub async fn spawn_exe(exe: &std::path::Path, cookie: &str) -> anyhow::Result<Self> {
+        let mut command = Command::new(exe);
         command
             .args(["bench-peer", "--listen", "127.0.0.1:0"])
             .env(COOKIE_ENV, cookie)
