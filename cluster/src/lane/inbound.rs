@@ -27,14 +27,15 @@ use std::time::Duration;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use ractor::{ActorCell, ActorId};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use super::deliver::{self, Call, Deliver, Outcome, ReplyFuture};
 use super::door::Tokens;
 use super::frame::{self, Entry, Status};
+use super::reader::EntryReader;
+use super::socket;
 
 /// Connections that have not yet presented a token, at most.
 pub const MAX_HANDSHAKES: usize = 64;
@@ -44,8 +45,6 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 pub const MAX_CALLS_IN_FLIGHT: usize = 65_536;
 /// Longest timeout a caller may ask for.
 const MAX_CALL_TIMEOUT: Duration = Duration::from_secs(300);
-/// Read buffer per connection.
-const READ_BUFFER: usize = 64 * 1024;
 
 /// Replies for the writer: one now, or one when the callee answers.
 enum Job {
@@ -112,11 +111,18 @@ async fn admit(mut stream: TcpStream, tokens: &Tokens) -> Result<TcpStream, Stri
 
 async fn connection(stream: TcpStream, from: SocketAddr, mut stop: watch::Receiver<bool>) {
     tracing::debug!(%from, "lane accepted");
-    let (reader, writer) = stream.into_split();
+    let (reader, writer) = match socket::split(stream) {
+        Ok(halves) => halves,
+        Err(err) => {
+            tracing::warn!(%from, error = %err, "cannot set up the lane socket");
+            return;
+        }
+    };
+    let mut reader = EntryReader::new(reader);
     let (jobs_tx, jobs_rx) = mpsc::channel(1024);
     let replier = tokio::spawn(reply(writer, jobs_rx));
     let outcome = tokio::select! {
-        outcome = read(reader, jobs_tx) => outcome,
+        outcome = read(&mut reader, jobs_tx) => outcome,
         _ = stop.wait_for(|stop| *stop) => Ok(()),
     };
     match outcome {
@@ -124,6 +130,7 @@ async fn connection(stream: TcpStream, from: SocketAddr, mut stop: watch::Receiv
         Err(reason) => tracing::warn!(%from, reason, "lane closed"),
     }
     replier.abort();
+    socket::shut(reader.stream());
 }
 
 /// A local actor and how to deliver to it.
@@ -132,12 +139,10 @@ struct Target {
     deliver: Deliver,
 }
 
-async fn read(reader: OwnedReadHalf, jobs: mpsc::Sender<Job>) -> Result<(), String> {
-    let mut reader = BufReader::with_capacity(READ_BUFFER, reader);
+async fn read(reader: &mut EntryReader, jobs: mpsc::Sender<Job>) -> Result<(), String> {
     let mut targets: HashMap<u64, Target> = HashMap::new();
-    let mut body = Vec::new();
-    while super::read_entry(&mut reader, &mut body).await? {
-        let job = match frame::parse(&body).map_err(|err| err.to_string())? {
+    while let Some(body) = reader.next().await? {
+        let job = match frame::parse(body).map_err(|err| err.to_string())? {
             Entry::Cast {
                 pid,
                 trace,
@@ -197,7 +202,7 @@ fn target(targets: &mut HashMap<u64, Target>, pid: u64) -> Option<&mut Target> {
     }
 }
 
-async fn reply(mut writer: OwnedWriteHalf, mut jobs: mpsc::Receiver<Job>) {
+async fn reply(writer: std::net::TcpStream, mut jobs: mpsc::Receiver<Job>) {
     let mut waiting = FuturesUnordered::new();
     let mut batch = Vec::new();
     let mut open = true;
@@ -228,7 +233,7 @@ async fn reply(mut writer: OwnedWriteHalf, mut jobs: mpsc::Receiver<Job>) {
             }
         }
         if !batch.is_empty() {
-            if let Err(err) = writer.write_all(&batch).await {
+            if let Err(err) = socket::write_all(&writer, &batch).await {
                 tracing::debug!(error = %err, "lane reply write failed");
                 return;
             }

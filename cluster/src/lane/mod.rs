@@ -39,6 +39,8 @@ pub mod door;
 pub mod frame;
 mod inbound;
 mod outbound;
+mod reader;
+mod socket;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -47,37 +49,15 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::RwLock;
 use ractor::{Actor, ActorId, ActorRef};
-use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use deliver::register;
 pub use outbound::{Answer, CallFailure, Outbound, PushError, BUFFER_LIMIT};
+pub use reader::{busy_poll, set_busy_poll, DEFAULT_BUSY_POLL};
 
 use crate::remote::ServiceMsg;
 use door::{Door, DoorArgs, DoorProtocol, Tokens};
-
-/// Reads one entry's body into `body`; `Ok(false)` when the peer closed
-/// the connection between entries. The length prefix is checked against
-/// [`frame::MAX_BODY`] before anything is allocated.
-async fn read_entry<R: AsyncRead + Unpin>(
-    reader: &mut R,
-    body: &mut Vec<u8>,
-) -> Result<bool, String> {
-    let mut prefix = [0u8; frame::LEN_BYTES];
-    match reader.read_exact(&mut prefix).await {
-        Ok(_) => {}
-        Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
-        Err(err) => return Err(format!("lane read failed: {err}")),
-    }
-    let len = frame::body_len(prefix).map_err(|err| err.to_string())?;
-    body.resize(len, 0);
-    reader
-        .read_exact(body)
-        .await
-        .map_err(|err| format!("lane read failed: {err}"))?;
-    Ok(true)
-}
 
 /// The lanes of this process, while a node runs.
 static HUB: RwLock<Option<Arc<Hub>>> = RwLock::new(None);

@@ -23,13 +23,14 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch, Notify};
 
 use super::door::{self, Ticket};
 use super::frame::{self, Entry, Status};
+use super::reader::EntryReader;
+use super::socket;
 use crate::codec::CodecError;
 use crate::trace::TraceContext;
 
@@ -40,8 +41,6 @@ pub const BUFFER_LIMIT: usize = 4 * 1024 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often the writer checks that the peer's session still stands.
 const HEALTH_INTERVAL: Duration = Duration::from_millis(250);
-/// Read buffer of the reply reader.
-const READ_BUFFER: usize = 64 * 1024;
 
 /// Why an entry was not appended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,7 +246,8 @@ impl Outbound {
             .await
             .map_err(|_| format!("lane handshake with {} timed out", ticket.addr()))??;
         tracing::debug!(peer = self.peer, addr = %ticket.addr(), "lane open");
-        let (reader, writer) = stream.into_split();
+        let (reader, writer) =
+            socket::split(stream).map_err(|err| format!("cannot set up the lane socket: {err}"))?;
         let replies = self.clone();
         tokio::spawn(async move {
             let reason = match replies.read_replies(reader).await {
@@ -256,10 +256,12 @@ impl Outbound {
             };
             replies.close(&reason);
         });
-        self.write_entries(writer).await
+        let outcome = self.write_entries(&writer).await;
+        socket::shut(&writer);
+        outcome
     }
 
-    async fn write_entries(&self, mut writer: OwnedWriteHalf) -> Result<(), String> {
+    async fn write_entries(&self, writer: &std::net::TcpStream) -> Result<(), String> {
         let mut closed = self.closed_tx.subscribe();
         let mut health = tokio::time::interval(HEALTH_INTERVAL);
         let mut batch = Vec::new();
@@ -291,7 +293,7 @@ impl Outbound {
             }
             self.room.notify_waiters();
             tokio::select! {
-                written = writer.write_all(&batch) => {
+                written = socket::write_all(writer, &batch) => {
                     written.map_err(|err| format!("lane write failed: {err}"))?;
                 }
                 _ = closed.wait_for(|closed| *closed) => return Ok(()),
@@ -303,11 +305,10 @@ impl Outbound {
         }
     }
 
-    async fn read_replies(&self, reader: OwnedReadHalf) -> Result<(), String> {
-        let mut reader = BufReader::with_capacity(READ_BUFFER, reader);
-        let mut body = Vec::new();
-        while super::read_entry(&mut reader, &mut body).await? {
-            match frame::parse(&body).map_err(|err| err.to_string())? {
+    async fn read_replies(&self, reader: std::net::TcpStream) -> Result<(), String> {
+        let mut reader = EntryReader::new(reader);
+        while let Some(body) = reader.next().await? {
+            match frame::parse(body).map_err(|err| err.to_string())? {
                 Entry::Reply {
                     id,
                     status,
