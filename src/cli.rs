@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::bench::plan::{self as bench_plan, Workload};
 use crate::config;
+use crate::runtime::RuntimeArgs;
 
 /// Bazaar: an online store built as microservices on a ractor actor cluster.
 #[derive(Debug, Parser)]
@@ -83,6 +84,9 @@ pub struct NodeArgs {
     /// PEM certificate of the CA that signs every node's certificate.
     #[arg(long, requires_all = ["tls_cert", "tls_key"])]
     pub tls_ca: Option<PathBuf>,
+    /// Runtime flags.
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 /// Flags of `bazaar up`.
@@ -107,6 +111,9 @@ pub struct UpArgs {
     /// generated into DIR/tls.
     #[arg(long)]
     pub tls: bool,
+    /// Runtime flags, passed to every node.
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 /// Flags of `bazaar status`.
@@ -155,6 +162,9 @@ pub struct BenchArgs {
     /// Print JSON on stdout instead of a table (and no progress bar).
     #[arg(long)]
     pub json: bool,
+    /// Runtime flags, of this process and of the peer it starts.
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 /// Flags of the hidden `bazaar bench-peer`.
@@ -163,6 +173,9 @@ pub struct BenchPeerArgs {
     /// Address to listen on; port 0 picks free ports for the cluster and TCP listeners.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
+    /// Runtime flags, as the driver passes them.
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 /// Flags of `bazaar demo`.

@@ -10,6 +10,8 @@
 //! - [`demo`]: `bazaar demo`, the kill-a-node story with numbers;
 //! - [`bench`]: `bazaar bench`, message throughput next to baselines;
 //! - [`load`]: `bazaar load`, open-loop HTTP load on the shop;
+//! - [`runtime`]: worker threads and lane busy polling, and how processes
+//!   on one machine share the cores;
 //! - [`telemetry`]: structured logs.
 
 pub mod bench;
@@ -21,4 +23,5 @@ pub mod gateway;
 pub mod launcher;
 pub mod load;
 pub mod node;
+pub mod runtime;
 pub mod telemetry;

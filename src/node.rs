@@ -42,10 +42,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
             ca: ca.clone(),
         });
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = args.runtime.start(crate::runtime::cores())?;
     runtime.block_on(serve(args, node_config, token_key, admin_password))
 }
 

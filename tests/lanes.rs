@@ -32,7 +32,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Starts `bazaar bench-peer`; it is killed when dropped, so a failing
 /// test leaves nothing behind.
 async fn spawn_peer(cookie: &str) -> PeerProcess {
-    PeerProcess::spawn_exe(Path::new(env!("CARGO_BIN_EXE_bazaar")), cookie)
+    PeerProcess::spawn_exe(Path::new(env!("CARGO_BIN_EXE_bazaar")), cookie, &[])
         .await
         .expect("start bazaar bench-peer")
 }

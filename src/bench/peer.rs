@@ -45,10 +45,7 @@ pub struct PeerHello {
 pub fn run(args: BenchPeerArgs) -> anyhow::Result<()> {
     super::init_logs();
     let cookie = config::load_cookie(None)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = args.runtime.start(crate::runtime::share_of_cores(2))?;
     runtime.block_on(serve(args.listen, cookie))
 }
 

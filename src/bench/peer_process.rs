@@ -35,18 +35,23 @@ pub struct PeerProcess {
 
 impl PeerProcess {
     /// Starts the peer from this very executable with `cookie` in its
-    /// environment and waits for its hello.
-    pub async fn spawn(cookie: &str) -> anyhow::Result<Self> {
+    /// environment and runtime `flags`, and waits for its hello.
+    pub async fn spawn(cookie: &str, flags: &[String]) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("cannot find this executable")?;
-        Self::spawn_exe(&exe, cookie).await
+        Self::spawn_exe(&exe, cookie, flags).await
     }
 
     /// Starts `exe bench-peer` (a `bazaar` executable) with the cluster
-    /// cookie `cookie` and waits for its hello.
-    pub async fn spawn_exe(exe: &std::path::Path, cookie: &str) -> anyhow::Result<Self> {
+    /// cookie `cookie` and runtime `flags`, and waits for its hello.
+    pub async fn spawn_exe(
+        exe: &std::path::Path,
+        cookie: &str,
+        flags: &[String],
+    ) -> anyhow::Result<Self> {
         let mut command = Command::new(exe);
         command
             .args(["bench-peer", "--listen", "127.0.0.1:0"])
+            .args(flags)
             .env(COOKIE_ENV, cookie)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

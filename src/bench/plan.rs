@@ -18,12 +18,16 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::runtime::share_of_cores;
+
 /// Default number of calls in flight of the pipelined call variants.
 pub const DEFAULT_IN_FLIGHT: usize = 64;
 /// Default cap on one measurement, in seconds.
 pub const DEFAULT_DURATION_SECS: f64 = 0.5;
 /// Default number of runs of every measurement.
 pub const DEFAULT_RUNS: usize = 3;
+/// Processes of a run (this one and its peer), which share the cores.
+pub const PROCESSES: usize = 2;
 /// Default payload sizes, in bytes.
 pub const DEFAULT_PAYLOADS: [usize; 3] = [32, 1024, 16 * 1024];
 /// Default messages of a cast or fan-in measurement.
@@ -190,6 +194,12 @@ pub struct Settings {
     pub runs: usize,
     /// JSON output.
     pub json: bool,
+    /// Worker threads of each of the two processes.
+    pub workers: usize,
+    /// Lane busy-poll window of both processes, in microseconds.
+    pub busy_poll_us: u64,
+    /// Runtime flags of the peer process.
+    pub peer_flags: Vec<String>,
 }
 
 impl Settings {
@@ -228,6 +238,9 @@ impl Settings {
             duration: Duration::from_secs_f64(args.duration),
             runs: args.runs,
             json: args.json,
+            workers: args.runtime.workers_or(share_of_cores(PROCESSES)),
+            busy_poll_us: args.runtime.busy_poll_us,
+            peer_flags: args.runtime.child_flags(PROCESSES),
         })
     }
 

@@ -153,6 +153,8 @@ pub fn to_json(rows: &[Row], settings: &Settings, machine: &Machine) -> serde_js
             "in_flight": settings.in_flight,
             "duration_secs": settings.duration.as_secs_f64(),
             "runs": settings.runs,
+            "workers_per_process": settings.workers,
+            "busy_poll_us": settings.busy_poll_us,
         },
         "machine": machine,
     })
@@ -186,10 +188,12 @@ pub fn render_table(rows: &[Row], settings: &Settings, machine: &Machine) -> Str
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "bazaar bench: {} run(s) per measurement, at most {:.1}s of sending each; {} cpus, load {} before, {} after",
+        "bazaar bench: {} run(s) per measurement, at most {:.1}s of sending each; {} cpus, {} worker(s) per process, lanes busy-poll {} µs; load {} before, {} after",
         settings.runs,
         settings.duration.as_secs_f64(),
         machine.cpus,
+        settings.workers,
+        settings.busy_poll_us,
         load(machine.load_before),
         load(machine.load_after),
     );

@@ -52,6 +52,10 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         args.cluster_port,
     )?;
     check_ports_free(&plans)?;
+    let runtime = args.runtime.child_flags(plans.len());
+    for plan in &mut plans {
+        plan.runtime = runtime.clone();
+    }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     if args.tls {

@@ -20,6 +20,8 @@ pub struct NodePlan {
     pub data_dir: PathBuf,
     /// Its TLS material under `bazaar up --tls`.
     pub tls: Option<TlsFiles>,
+    /// Runtime flags ([`crate::runtime::RuntimeArgs::child_flags`]).
+    pub runtime: Vec<String>,
 }
 
 /// Node i (1-based) is `n{i}` on cluster port `cluster_port + i - 1` and
@@ -50,6 +52,7 @@ pub fn plan(
             http: SocketAddr::from((Ipv4Addr::LOCALHOST, port(http_port, index, "--http-port")?)),
             data_dir: data_dir.join(&name),
             tls: None,
+            runtime: Vec::new(),
             name,
         });
     }
@@ -103,6 +106,7 @@ impl NodePlan {
         if let Some(tls) = &self.tls {
             args.extend(super::tls::node_flags(tls));
         }
+        args.extend(self.runtime.iter().cloned());
         args
     }
 }

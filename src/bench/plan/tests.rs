@@ -10,6 +10,10 @@ fn args() -> BenchArgs {
         workloads: vec![],
         runs: DEFAULT_RUNS,
         json: false,
+        runtime: crate::runtime::RuntimeArgs {
+            workers: None,
+            busy_poll_us: 200,
+        },
     }
 }
 

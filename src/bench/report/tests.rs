@@ -44,6 +44,9 @@ fn settings() -> Settings {
         duration: Duration::from_secs(1),
         runs: 3,
         json: true,
+        workers: 1,
+        busy_poll_us: 200,
+        peer_flags: vec![],
     }
 }
 
@@ -160,6 +163,8 @@ fn json_has_the_documented_shape() {
     assert_eq!(results[3]["p99_us"], 100.0);
     assert_eq!(results[3]["in_flight"], 1);
     assert_eq!(json["settings"]["runs"], 3);
+    assert_eq!(json["settings"]["workers_per_process"], 1);
+    assert_eq!(json["settings"]["busy_poll_us"], 200);
     assert_eq!(json["machine"]["cpus"], 2);
     assert!(json["machine"]["load_after"].is_null());
 }
@@ -173,7 +178,9 @@ fn the_table_aligns_columns_and_names_failures() {
     let lines: Vec<&str> = table.lines().collect();
     assert!(lines[0].starts_with("bazaar bench: 3 run(s)"));
     assert!(
-        lines[0].ends_with("2 cpus, load 0.50 before, ? after"),
+        lines[0].ends_with(
+            "2 cpus, 1 worker(s) per process, lanes busy-poll 200 µs; load 0.50 before, ? after"
+        ),
         "{}",
         lines[0]
     );

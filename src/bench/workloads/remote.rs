@@ -57,10 +57,10 @@ struct Session {
 impl RemoteSide {
     /// Starts the peer with a fresh random cookie, joins it, and waits until
     /// both of its receivers are visible through pg.
-    pub async fn start() -> anyhow::Result<Self> {
+    pub async fn start(peer_flags: &[String]) -> anyhow::Result<Self> {
         let secret = config::generate_cookie();
         let cookie = Cookie::new(&secret)?;
-        let peer = PeerProcess::spawn(&secret).await?;
+        let peer = PeerProcess::spawn(&secret, peer_flags).await?;
         let session = match Session::open(&peer.hello.cluster_addr, &cookie).await {
             Ok(session) => session,
             Err(err) => {
