@@ -33,7 +33,10 @@ pub async fn update_product(
     ApiJson(update): ApiJson<ProductUpdate>,
 ) -> Result<Json<Product>, ApiError> {
     // Stock belongs to checkout's inventory (the single writer); checkout
-    // publishes it to the catalog once the change is committed.
+    // publishes it to the catalog once the change is committed, and answers
+    // with the catalog version that did (which a replica read right after
+    // might not have merged yet).
+    let mut published = None;
     if let Some(stock) = update.stock {
         if state
             .catalog
@@ -44,7 +47,7 @@ pub async fn update_product(
         {
             return Err(ApiError::not_found(format!("no product {id}")));
         }
-        state
+        published = state
             .checkout
             .set_stock(id, stock)
             .await
@@ -55,9 +58,7 @@ pub async fn update_product(
         stock: None,
         description: update.description,
     };
-    let product = if patch.is_empty() {
-        state.catalog.product(id).await.map_err(catalog_error)?
-    } else {
+    let product = if !patch.is_empty() {
         Some(
             state
                 .catalog
@@ -65,6 +66,10 @@ pub async fn update_product(
                 .await
                 .map_err(catalog_error)?,
         )
+    } else if published.is_some() {
+        published
+    } else {
+        state.catalog.product(id).await.map_err(catalog_error)?
     }
     .ok_or_else(|| ApiError::not_found(format!("no product {id}")))?;
     tracing::info!(admin = %admin.sub, product = id, version = product.version, "product updated");

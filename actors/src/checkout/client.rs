@@ -13,6 +13,7 @@ use super::protocol::{
     CheckoutFailure, CheckoutProtocol, CheckoutReply, CheckoutRequest, CheckoutStatus,
     PaymentSettings, CHECKOUT_GROUP,
 };
+use crate::catalog::model::Product;
 
 /// Timeout of an order: payment latency plus replication.
 const ORDER_TIMEOUT: Duration = Duration::from_secs(8);
@@ -60,7 +61,8 @@ impl CheckoutClient {
         let reply = self.call(None, request.clone(), timeout).await?;
         let owner = match &reply {
             CheckoutReply::Placed(Err(CheckoutFailure::NotOwner { owner: Some(owner) }))
-            | CheckoutReply::Done(Err(CheckoutFailure::NotOwner { owner: Some(owner) })) => {
+            | CheckoutReply::Done(Err(CheckoutFailure::NotOwner { owner: Some(owner) }))
+            | CheckoutReply::StockSet(Err(CheckoutFailure::NotOwner { owner: Some(owner) })) => {
                 owner.clone()
             }
             _ => return Ok(reply),
@@ -88,7 +90,11 @@ impl CheckoutClient {
     }
 
     /// Sets a product's stock through the owner.
-    pub async fn set_stock(&self, product_id: u64, stock: u32) -> Result<(), CheckoutFailure> {
+    pub async fn set_stock(
+        &self,
+        product_id: u64,
+        stock: u32,
+    ) -> Result<Option<Product>, CheckoutFailure> {
         match self
             .to_owner(
                 CheckoutRequest::SetStock { product_id, stock },
@@ -96,7 +102,7 @@ impl CheckoutClient {
             )
             .await?
         {
-            CheckoutReply::Done(outcome) => outcome,
+            CheckoutReply::StockSet(outcome) => outcome,
             other => Err(CheckoutFailure::Unavailable(format!(
                 "unexpected reply {other:?}"
             ))),

@@ -20,6 +20,7 @@ use super::protocol::{CheckoutFailure, PAYMENT_GROUP};
 use super::replica::CheckoutReplica;
 use crate::cart::model::{CartChange, RequestId};
 use crate::cart::CartClient;
+use crate::catalog::model::Product;
 use crate::catalog::CatalogClient;
 
 /// Longest an acknowledgement waits for the cart to be settled.
@@ -197,7 +198,7 @@ impl CheckoutReplica {
         &mut self,
         product_id: u64,
         stock: u32,
-    ) -> Result<Result<(), CheckoutFailure>, ActorProcessingErr> {
+    ) -> Result<Result<Option<Product>, CheckoutFailure>, ActorProcessingErr> {
         let epoch = match self.active_owner() {
             Ok(epoch) => epoch,
             Err(failure) => return Ok(Err(failure)),
@@ -209,10 +210,13 @@ impl CheckoutReplica {
                 "stock change not confirmed by a majority".into(),
             )));
         }
-        self.publisher
+        let published = self
+            .publisher
             .publish_and_wait(vec![(product_id, stock)], PUBLISH_TIMEOUT)
             .await;
-        Ok(Ok(()))
+        Ok(Ok(published
+            .into_iter()
+            .find(|product| product.id == product_id)))
     }
 }
 

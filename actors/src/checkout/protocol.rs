@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::log::{Append, AppendReply, Entry, PromiseReply};
 use super::model::{Order, OrderError, Record};
+use crate::catalog::model::Product;
 
 /// Checkout replicas, one per node.
 pub const CHECKOUT_GROUP: &str = "bazaar.checkout";
@@ -133,6 +134,10 @@ pub enum CheckoutReply {
     Orders(Vec<Order>),
     /// Done, or why not.
     Done(Result<(), CheckoutFailure>),
+    /// Answer to `SetStock`: the level is committed, and the catalog
+    /// version that published it (`None` if the catalog did not take it
+    /// in time; it is published again with the product's next change).
+    StockSet(Result<Option<Product>, CheckoutFailure>),
     /// The replica's status.
     Status(CheckoutStatus),
     /// Answer to `Prepare`.

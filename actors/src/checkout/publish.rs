@@ -9,38 +9,44 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::catalog::model::ProductPatch;
+use crate::catalog::model::{Product, ProductPatch};
 use crate::catalog::CatalogClient;
 
 /// Levels waiting to be published before new ones are dropped.
 const QUEUE: usize = 1024;
 
 type Levels = Vec<(u64, u32)>;
+/// Levels to publish, and who waits for the catalog versions they made.
+type Job = (Levels, Option<oneshot::Sender<Vec<Product>>>);
 
 /// The publishing queue of one checkout replica.
 #[derive(Debug)]
 pub struct StockPublisher {
-    queue: mpsc::Sender<(Levels, Option<oneshot::Sender<()>>)>,
+    queue: mpsc::Sender<Job>,
 }
 
 impl StockPublisher {
     /// Starts the publishing task; it ends when the publisher is dropped.
     pub fn spawn() -> Self {
-        let (queue, mut levels) = mpsc::channel::<(Levels, Option<oneshot::Sender<()>>)>(QUEUE);
+        let (queue, mut levels) = mpsc::channel::<Job>(QUEUE);
         tokio::spawn(async move {
             let catalog = CatalogClient::new();
             while let Some((stock, done)) = levels.recv().await {
+                let mut published = Vec::new();
                 for (product_id, available) in stock {
                     let patch = ProductPatch {
                         stock: Some(available),
                         ..ProductPatch::default()
                     };
-                    if let Err(err) = catalog.update(product_id, patch).await {
-                        tracing::warn!(product = product_id, error = %err, "cannot publish stock to the catalog");
+                    match catalog.update(product_id, patch).await {
+                        Ok(product) => published.push(product),
+                        Err(err) => {
+                            tracing::warn!(product = product_id, error = %err, "cannot publish stock to the catalog");
+                        }
                     }
                 }
                 if let Some(done) = done {
-                    let _ = done.send(());
+                    let _ = done.send(published);
                 }
             }
         });
@@ -54,11 +60,16 @@ impl StockPublisher {
         }
     }
 
-    /// Queues `stock` and waits, at most `timeout`, until it is published.
-    pub async fn publish_and_wait(&self, stock: Levels, timeout: Duration) {
+    /// Queues `stock` and waits, at most `timeout`, until it is published;
+    /// returns the catalog versions it made (none after the timeout).
+    pub async fn publish_and_wait(&self, stock: Levels, timeout: Duration) -> Vec<Product> {
         let (done, published) = oneshot::channel();
-        if self.queue.send((stock, Some(done))).await.is_ok() {
-            let _ = tokio::time::timeout(timeout, published).await;
+        if self.queue.send((stock, Some(done))).await.is_err() {
+            return Vec::new();
+        }
+        match tokio::time::timeout(timeout, published).await {
+            Ok(Ok(products)) => products,
+            _ => Vec::new(),
         }
     }
 }

@@ -220,7 +220,7 @@ impl CheckoutReplica {
                 CheckoutReply::Placed(self.place_order(&user, &key).await?)
             }
             CheckoutRequest::SetStock { product_id, stock } => {
-                CheckoutReply::Done(self.set_stock(product_id, stock).await?)
+                CheckoutReply::StockSet(self.set_stock(product_id, stock).await?)
             }
             CheckoutRequest::Orders { user } => CheckoutReply::Orders(match user {
                 Some(user) => self.book.orders_of(&user).cloned().collect(),
