@@ -52,6 +52,29 @@ fn bench_reports_every_system_of_every_requested_workload() {
     assert_eq!(results.len(), 3 + 3 * 2, "no other rows: {results:#?}");
 }
 
+#[test]
+fn a_frozen_peer_gets_refusals_and_every_accepted_cast() {
+    let output = Command::new(BIN)
+        .args(["bench", "--workload", "frozen-peer", "--payload", "32"])
+        .args(["--messages", "200000", "--runs", "1", "--json"])
+        .output()
+        .expect("cannot run bazaar bench");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "bazaar bench failed: {stderr}");
+    let json: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|err| panic!("stdout is not JSON ({err}): {stderr}"));
+    let results = json["results"].as_array().expect("a results array");
+    assert_eq!(results.len(), 1, "bazaar only: {results:#?}");
+    let row = &results[0];
+    assert_eq!(row["system"], "bazaar");
+    assert_eq!(row["errors"], 0, "every accepted cast arrives: {row:#}");
+    let arrived = row["messages"].as_u64().expect("messages");
+    let refused = row["refused"].as_u64().expect("refused");
+    assert!(arrived > 0, "some casts fit in the lane: {row:#}");
+    assert!(refused > 0, "a frozen peer must push back: {row:#}");
+    assert_eq!(arrived + refused, 200_000, "every cast accepted or refused");
+}
+
 fn check_row(row: &Value, remote: bool, call: bool) {
     let what = format!("{} {} {}", row["workload"], row["system"], row["in_flight"]);
     assert_eq!(row["payload"], 32, "{what}");

@@ -168,6 +168,8 @@ pub struct Sample {
     pub peak_rss_kb: u64,
     /// Peak RSS of the peer, in KiB, for remote workloads.
     pub peer_peak_rss_kb: Option<u64>,
+    /// Casts refused as overloaded (`frozen-peer` only).
+    pub refused: Option<u64>,
     /// Why the measurement ended early, if it did.
     pub failure: Option<String>,
 }
@@ -304,6 +306,7 @@ mod tests {
             cpu: Duration::from_millis(2),
             peak_rss_kb: 2048,
             peer_peak_rss_kb: None,
+            refused: None,
             failure: None,
         };
         assert_eq!(sample.rate(), 2_000.0);

@@ -211,6 +211,7 @@ async fn measure(spec: &Spec, remote: Option<&mut RemoteSide>) -> anyhow::Result
         cpu: cpu + std::time::Duration::from_micros(peer_cpu_us),
         peak_rss_kb,
         peer_peak_rss_kb: peer_after.map(|usage| usage.peak_rss_kb),
+        refused: outcome.refused,
         failure: outcome.failure,
     })
 }

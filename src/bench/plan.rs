@@ -8,11 +8,13 @@
 //! |---|---|
 //! | local (`local-cast`, `local-call`, `fan-in`) | `bazaar`, `ractor`, `tokio-mpsc` |
 //! | remote (`remote-cast`, `remote-call`) | `bazaar`, `ractor_cluster`, `tcp-framed` |
+//! | `frozen-peer` | `bazaar` only (the baselines' queues are unbounded) |
 //!
 //! Call workloads are measured twice: sequentially (one call in flight)
 //! and pipelined (`--in-flight` calls in flight), unless `--in-flight 1`.
 //! A measurement stops at `--messages` or after `--duration`, whichever
-//! comes first. Pure: nothing here runs anything.
+//! comes first, except `frozen-peer`, which always sends all its messages.
+//! Pure: nothing here runs anything.
 
 use std::time::Duration;
 
@@ -34,6 +36,8 @@ pub const DEFAULT_PAYLOADS: [usize; 3] = [32, 1024, 16 * 1024];
 pub const DEFAULT_CAST_MESSAGES: u64 = 200_000;
 /// Default round trips of a sequential call measurement.
 pub const DEFAULT_CALL_MESSAGES: u64 = 20_000;
+/// Default casts at a frozen peer (fewer when [`CAST_BYTE_BUDGET`] says so).
+pub const DEFAULT_FROZEN_PEER_MESSAGES: u64 = 1_000_000;
 /// Default round trips of a pipelined call measurement.
 pub const DEFAULT_PIPELINED_MESSAGES: u64 = 100_000;
 /// Payload bytes one default cast or fan-in measurement may send: casts go
@@ -60,16 +64,20 @@ pub enum Workload {
     RemoteCast,
     /// One caller (or `--in-flight` callers) calls one actor in the peer process.
     RemoteCall,
+    /// One sender casts at the peer process while it is stopped, then resumes it:
+    /// casts past the lane's buffer are refused, memory stays bounded, the rest arrive.
+    FrozenPeer,
 }
 
 impl Workload {
     /// Every workload, in the order a run measures them.
-    pub const ALL: [Workload; 5] = [
+    pub const ALL: [Workload; 6] = [
         Self::LocalCast,
         Self::LocalCall,
         Self::FanIn,
         Self::RemoteCast,
         Self::RemoteCall,
+        Self::FrozenPeer,
     ];
 
     /// The name on the command line and in reports.
@@ -80,12 +88,13 @@ impl Workload {
             Self::FanIn => "fan-in",
             Self::RemoteCast => "remote-cast",
             Self::RemoteCall => "remote-call",
+            Self::FrozenPeer => "frozen-peer",
         }
     }
 
     /// True if the workload crosses to the peer process.
     pub fn is_remote(self) -> bool {
-        matches!(self, Self::RemoteCast | Self::RemoteCall)
+        matches!(self, Self::RemoteCast | Self::RemoteCall | Self::FrozenPeer)
     }
 
     /// True for request/response workloads (latencies are recorded).
@@ -95,7 +104,11 @@ impl Workload {
 
     /// The systems compared in this workload, Bazaar first.
     pub fn systems(self) -> &'static [System] {
-        if self.is_remote() {
+        if self == Self::FrozenPeer {
+            // ractor_cluster would queue every cast (it grew to ~290 MB for
+            // 200k casts of 1 KiB) and tcp-framed has no queue to bound.
+            &[System::Bazaar]
+        } else if self.is_remote() {
             &[System::Bazaar, System::RactorCluster, System::TcpFramed]
         } else {
             &[System::Bazaar, System::Ractor, System::TokioMpsc]
@@ -260,6 +273,14 @@ impl Settings {
         }
     }
 
+    /// Casts of one frozen-peer measurement with `payload` bytes.
+    pub fn frozen_peer_messages(&self, payload: usize) -> u64 {
+        self.messages.unwrap_or_else(|| {
+            let budget = CAST_BYTE_BUDGET / payload.max(1) as u64;
+            DEFAULT_FROZEN_PEER_MESSAGES.min(budget).max(1)
+        })
+    }
+
     /// Every group of measurements, in run order.
     pub fn groups(&self) -> Vec<Group> {
         let mut groups = Vec::new();
@@ -271,7 +292,10 @@ impl Settings {
             };
             for &payload in &self.payloads {
                 for &in_flight in &variants {
-                    let messages = self.messages_for(payload, in_flight);
+                    let messages = match workload {
+                        Workload::FrozenPeer => self.frozen_peer_messages(payload),
+                        _ => self.messages_for(payload, in_flight),
+                    };
                     let specs = workload
                         .systems()
                         .iter()

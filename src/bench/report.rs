@@ -51,6 +51,9 @@ pub struct Row {
     pub peak_rss_mb: f64,
     /// Peak RSS of the peer (receiving) process, MiB; null for local workloads.
     pub peer_peak_rss_mb: Option<f64>,
+    /// `frozen-peer` only: casts refused as overloaded, median of the runs
+    /// (`messages` counts the accepted casts that arrived).
+    pub refused: Option<u64>,
     /// Failed calls and casts never confirmed, over every run.
     pub errors: u64,
     /// The last failure message, if any run failed.
@@ -91,6 +94,14 @@ impl Row {
             cpu_us_per_msg: median_of(samples.iter().filter_map(Sample::cpu_us_per_msg).collect()),
             peak_rss_mb: kb_to_mb(samples.iter().map(|s| s.peak_rss_kb).max().unwrap_or(0)),
             peer_peak_rss_mb: peer_rss.map(kb_to_mb),
+            refused: median_of(
+                samples
+                    .iter()
+                    .filter_map(|s| s.refused)
+                    .map(|n| n as f64)
+                    .collect(),
+            )
+            .map(|n| n.round() as u64),
             errors: samples.iter().map(|s| s.errors).sum(),
             failure: samples.iter().rev().find_map(|s| s.failure.clone()),
             ratios: BTreeMap::new(),
@@ -249,12 +260,22 @@ fn cells(row: &Row) -> [String; 12] {
         Some(value) => format!("{value:.digits$}"),
         None => "-".to_string(),
     };
-    let ratios = row
-        .ratios
-        .iter()
-        .map(|(system, ratio)| format!("{ratio:.2}× {system}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let ratios = match row.refused {
+        Some(refused) if row.errors == 0 => format!(
+            "{refused} refused as overloaded; all {} accepted arrived after the resume",
+            row.messages
+        ),
+        Some(refused) => format!(
+            "{refused} refused as overloaded; {} accepted arrived, {} did not",
+            row.messages, row.errors
+        ),
+        None => row
+            .ratios
+            .iter()
+            .map(|(system, ratio)| format!("{ratio:.2}× {system}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
     [
         row.label(),
         row.system.to_string(),

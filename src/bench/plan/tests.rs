@@ -37,9 +37,16 @@ fn sizes_parse_with_units() {
 fn defaults_cover_every_workload_and_system() {
     let settings = Settings::from_args(&args()).unwrap();
     let groups = settings.groups();
-    // 3 payloads x (3 cast-like workloads + 2 call workloads x 2 variants).
-    assert_eq!(groups.len(), 3 * (3 + 2 * 2));
-    assert!(groups.iter().all(|group| group.specs.len() == 3));
+    // 3 payloads x (3 cast-like workloads + 2 call workloads x 2 variants
+    // + frozen-peer).
+    assert_eq!(groups.len(), 3 * (3 + 2 * 2 + 1));
+    for group in &groups {
+        let systems = match group.specs[0].workload {
+            Workload::FrozenPeer => 1,
+            _ => 3,
+        };
+        assert_eq!(group.specs.len(), systems);
+    }
     assert!(groups
         .iter()
         .all(|group| group.specs[0].system == System::Bazaar));
@@ -64,6 +71,15 @@ fn casts_are_capped_by_bytes_unless_messages_is_given() {
     })
     .unwrap();
     assert_eq!(given.messages_for(16 * 1024, None), 10);
+    assert_eq!(given.frozen_peer_messages(32), 10);
+    assert_eq!(
+        settings.frozen_peer_messages(32),
+        DEFAULT_FROZEN_PEER_MESSAGES
+    );
+    assert_eq!(
+        settings.frozen_peer_messages(16 * 1024),
+        CAST_BYTE_BUDGET / (16 * 1024)
+    );
 }
 
 #[test]

@@ -31,6 +31,7 @@ fn sample(rate: f64, latency_us: Option<f64>) -> Sample {
         cpu: Duration::from_millis(4),
         peak_rss_kb: 10 * 1024,
         peer_peak_rss_kb: Some(20 * 1024),
+        refused: None,
         failure: None,
     }
 }

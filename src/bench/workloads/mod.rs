@@ -7,13 +7,15 @@
 //! - calls: `in_flight` tasks each call in a loop, taking tickets from one
 //!   counter, recording each round trip;
 //! - fan-in: [`FAN_IN_SENDERS`] tasks cast round-robin to
-//!   [`FAN_IN_RECEIVERS`] receivers, then every receiver is drained.
+//!   [`FAN_IN_RECEIVERS`] receivers, then every receiver is drained;
+//! - frozen peer: see [`frozen`].
 //!
 //! Every message owns a fresh `Vec<u8>` payload, as a real message owns
 //! its data. Every call and drain has a timeout; a call that fails or times
 //! out counts as an error, a drain that times out fails the measurement
 //! (its casts count as errors), and neither is ever dropped silently.
 
+pub mod frozen;
 pub mod local;
 pub mod remote;
 pub mod tcp;
@@ -67,6 +69,8 @@ pub struct Outcome {
     pub enqueued: Option<Duration>,
     /// Round trips of calls.
     pub latencies: Option<Latencies>,
+    /// Casts refused as overloaded (`frozen-peer` only).
+    pub refused: Option<u64>,
     /// Why the measurement ended early.
     pub failure: Option<String>,
 }
@@ -179,6 +183,7 @@ pub async fn calls<E: Endpoint>(endpoint: &E, spec: &Spec) -> Outcome {
         elapsed: start.elapsed(),
         enqueued: None,
         latencies: Some(latencies),
+        refused: None,
         failure: failure.map(|last| format!("{errors} calls failed, last: {last}")),
     }
 }

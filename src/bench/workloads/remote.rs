@@ -24,10 +24,10 @@ use bazaar_cluster::{directory, ClusterNode, Cookie};
 use ractor::ActorRef;
 
 use super::local::{drive, BazaarEndpoint, RactorEndpoint};
-use super::{tcp, Outcome};
+use super::{frozen, tcp, Outcome};
 use crate::bench::peer::{free_port, node_config};
 use crate::bench::peer_process::PeerProcess;
-use crate::bench::plan::{Spec, System};
+use crate::bench::plan::{Spec, System, Workload};
 use crate::bench::protocol::{BenchProtocol, RawMsg, BENCH_GROUP, DRIVER_NODE, RAW_GROUP};
 use crate::config;
 
@@ -102,6 +102,9 @@ impl RemoteSide {
             return Outcome::failed("no session to the bench peer".to_string());
         };
         match spec.system {
+            System::Bazaar if spec.workload == Workload::FrozenPeer => {
+                frozen::run(spec, &session.bazaar, self.peer.hello.pid).await
+            }
             System::Bazaar => drive(spec, &[BazaarEndpoint(session.bazaar.clone())]).await,
             System::RactorCluster => drive(spec, &[RactorEndpoint(session.raw.clone())]).await,
             System::TcpFramed => tcp::run(spec, self.peer.hello.tcp_addr).await,

@@ -185,6 +185,7 @@ async fn casts(
         elapsed: start.elapsed(),
         enqueued: Some(enqueued),
         latencies: None,
+        refused: None,
         failure,
     })
 }
@@ -224,6 +225,7 @@ async fn sequential_calls(
         elapsed: start.elapsed(),
         enqueued: None,
         latencies: Some(latencies),
+        refused: None,
         failure,
     })
 }
@@ -303,6 +305,7 @@ async fn pipelined_calls(
         elapsed: start.elapsed(),
         enqueued: None,
         latencies: Some(latencies),
+        refused: None,
         failure,
     })
 }
