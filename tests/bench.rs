@@ -8,24 +8,33 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_bazaar");
 
-#[test]
-fn bench_reports_every_system_of_every_requested_workload() {
+/// Runs `bazaar bench ARGS --json` and returns its result rows.
+fn bench_results(args: &[&str]) -> Vec<Value> {
     let output = Command::new(BIN)
-        .args([
-            "bench",
-            "--workload",
-            "local-cast",
-            "--workload",
-            "remote-call",
-        ])
-        .args(["--payload", "32", "--messages", "2000", "--json"])
+        .arg("bench")
+        .args(args)
+        .arg("--json")
         .output()
         .expect("cannot run bazaar bench");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "bazaar bench failed: {stderr}");
     let json: Value = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|err| panic!("stdout is not JSON ({err}): {stderr}"));
-    let results = json["results"].as_array().expect("a results array");
+    json["results"].as_array().expect("a results array").clone()
+}
+
+#[test]
+fn bench_reports_every_system_of_every_requested_workload() {
+    let results = bench_results(&[
+        "--workload",
+        "local-cast",
+        "--workload",
+        "remote-call",
+        "--payload",
+        "32",
+        "--messages",
+        "2000",
+    ]);
 
     let expected = [
         ("local-cast", ["bazaar", "ractor", "tokio-mpsc"]),
@@ -54,16 +63,16 @@ fn bench_reports_every_system_of_every_requested_workload() {
 
 #[test]
 fn a_frozen_peer_gets_refusals_and_every_accepted_cast() {
-    let output = Command::new(BIN)
-        .args(["bench", "--workload", "frozen-peer", "--payload", "32"])
-        .args(["--messages", "200000", "--runs", "1", "--json"])
-        .output()
-        .expect("cannot run bazaar bench");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "bazaar bench failed: {stderr}");
-    let json: Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|err| panic!("stdout is not JSON ({err}): {stderr}"));
-    let results = json["results"].as_array().expect("a results array");
+    let results = bench_results(&[
+        "--workload",
+        "frozen-peer",
+        "--payload",
+        "32",
+        "--messages",
+        "200000",
+        "--runs",
+        "1",
+    ]);
     assert_eq!(results.len(), 1, "bazaar only: {results:#?}");
     let row = &results[0];
     assert_eq!(row["system"], "bazaar");
