@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bazaar::bench::peer::{free_port, node_config};
-use bazaar::bench::peer_process::PeerProcess;
+use bazaar::bench::peer_process::{freeze, PeerProcess};
 use bazaar::bench::protocol::{BenchProtocol, BenchRequest, Payload, BENCH_GROUP, DRIVER_NODE};
 use bazaar_cluster::remote::{self, CallError, ServiceMsg};
 use bazaar_cluster::{directory, ClusterNode, Cookie};
@@ -152,7 +152,7 @@ async fn a_frozen_peer_pushes_back_with_bounded_memory_and_loses_nothing() {
         8
     );
 
-    signal(&peer, Signal::SIGSTOP);
+    freeze(peer.hello.pid).await.expect("freeze the peer");
     let before = rss_mb();
     let (mut accepted, mut overloaded, mut peak) = (0u64, 0u64, before);
     for i in 0..1_000_000u64 {
@@ -221,7 +221,7 @@ async fn calls_to_a_peer_that_dies_end_at_once_as_unreachable() {
         4
     );
 
-    signal(&peer, Signal::SIGSTOP);
+    freeze(peer.hello.pid).await.expect("freeze the peer");
     let long = Duration::from_secs(30);
     let calls: Vec<_> = (0..32)
         .map(|_| {

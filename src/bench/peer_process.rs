@@ -1,15 +1,17 @@
 //! The driver's handle on the peer process: starts `bazaar bench-peer`
 //! from this very executable, reads its [`PeerHello`], asks it for its
-//! usage around each measurement, and stops it.
+//! usage around each measurement, freezes it, and stops it.
 //!
 //! Invariant: the child never outlives the handle. It is killed when the
 //! handle is dropped (also on a panic or an early error), and it exits by
 //! itself when its stdin closes, which happens when this process dies.
 
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
@@ -19,6 +21,10 @@ use crate::config::COOKIE_ENV;
 
 /// Longest wait for the peer to start and say hello.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for a frozen process to be seen stopped.
+const FREEZE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pause between two looks at a freezing process.
+const FREEZE_POLL: Duration = Duration::from_millis(1);
 /// Longest wait for the answer to a `mark`.
 const MARK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait for the peer to exit after `stop`.
@@ -101,6 +107,42 @@ impl PeerProcess {
             }
         }
     }
+}
+
+/// Stops process `pid` (`SIGSTOP`) and returns once every one of its
+/// threads is stopped: `kill` only queues the signal, and a thread busy
+/// on a core runs on until it is interrupted, long enough to answer a
+/// message that was sent right after the `kill`.
+pub async fn freeze(pid: u32) -> anyhow::Result<()> {
+    let target = Pid::from_raw(i32::try_from(pid).context("pid out of range")?);
+    kill(target, Signal::SIGSTOP).with_context(|| format!("cannot stop process {pid}"))?;
+    let deadline = Instant::now() + FREEZE_TIMEOUT;
+    while !all_threads_stopped(pid)? {
+        if Instant::now() >= deadline {
+            bail!("process {pid} not stopped within {FREEZE_TIMEOUT:?}");
+        }
+        tokio::time::sleep(FREEZE_POLL).await;
+    }
+    Ok(())
+}
+
+/// True when every thread of `pid` is in the stopped state (`T`).
+fn all_threads_stopped(pid: u32) -> anyhow::Result<bool> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .with_context(|| format!("cannot list the threads of process {pid}"))?;
+    for task in tasks {
+        let stat = std::fs::read_to_string(task?.path().join("stat"))?;
+        // The state follows the command name, which is in parentheses and
+        // may itself contain any character.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .with_context(|| format!("unreadable stat of process {pid}: {stat:?}"))?;
+        if state != 'T' && state != 't' {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 async fn read_line(

@@ -20,6 +20,7 @@ use ractor::ActorRef;
 
 use super::local::BazaarEndpoint;
 use super::{drained, Outcome, DEADLINE_CHECK_EVERY};
+use crate::bench::peer_process::freeze;
 use crate::bench::plan::Spec;
 use crate::bench::protocol::{BenchProtocol, BenchRequest, Payload};
 
@@ -27,10 +28,14 @@ use crate::bench::protocol::{BenchProtocol, BenchRequest, Payload};
 struct Frozen(Pid);
 
 impl Frozen {
-    fn stop(pid: u32) -> Result<Self, String> {
-        let pid = Pid::from_raw(i32::try_from(pid).map_err(|_| format!("bad peer pid {pid}"))?);
-        kill(pid, Signal::SIGSTOP).map_err(|err| format!("cannot stop the peer: {err}"))?;
-        Ok(Self(pid))
+    async fn stop(pid: u32) -> Result<Self, String> {
+        let frozen = Self(Pid::from_raw(
+            i32::try_from(pid).map_err(|_| format!("bad peer pid {pid}"))?,
+        ));
+        freeze(pid)
+            .await
+            .map_err(|err| format!("cannot freeze the peer: {err:#}"))?;
+        Ok(frozen)
     }
 }
 
@@ -48,7 +53,7 @@ pub async fn run(
     receiver: &ActorRef<ServiceMsg<BenchProtocol>>,
     peer_pid: u32,
 ) -> Outcome {
-    let frozen = match Frozen::stop(peer_pid) {
+    let frozen = match Frozen::stop(peer_pid).await {
         Ok(frozen) => frozen,
         Err(reason) => return Outcome::failed(reason),
     };
