@@ -70,7 +70,7 @@ const DEFAULT_LOG_FILTER: &str = "warn,bazaar_cluster::membership=error,ractor_c
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     init_logs();
     let settings = Settings::from_args(&args)?;
-    let runtime = args.runtime.start(settings.workers)?;
+    let runtime = settings.runtime.start(settings.workers())?;
     let load_before = load_average();
     let rows = runtime.block_on(execute(&settings))?;
     let machine = Machine {
@@ -133,7 +133,7 @@ async fn measure_groups(
     for group in groups {
         if group.specs.iter().any(|spec| spec.workload.is_remote()) && remote.is_none() {
             progress.set_message("starting the bench peer");
-            *remote = Some(RemoteSide::start(&settings.peer_flags).await?);
+            *remote = Some(RemoteSide::start(&settings.peer_flags()).await?);
         }
         for spec in &group.specs {
             progress.set_message(format!("{} (warm-up)", describe(spec)));

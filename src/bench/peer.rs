@@ -45,7 +45,9 @@ pub struct PeerHello {
 pub fn run(args: BenchPeerArgs) -> anyhow::Result<()> {
     super::init_logs();
     let cookie = config::load_cookie(None)?;
-    let runtime = args.runtime.start(crate::runtime::share_of_cores(2))?;
+    let runtime = args
+        .runtime
+        .start(crate::runtime::share_of_cores(super::plan::PROCESSES))?;
     runtime.block_on(serve(args.listen, cookie))
 }
 

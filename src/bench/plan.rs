@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::runtime::share_of_cores;
+use crate::runtime::{share_of_cores, RuntimeArgs};
 
 /// Default number of calls in flight of the pipelined call variants.
 pub const DEFAULT_IN_FLIGHT: usize = 64;
@@ -207,12 +207,8 @@ pub struct Settings {
     pub runs: usize,
     /// JSON output.
     pub json: bool,
-    /// Worker threads of each of the two processes.
-    pub workers: usize,
-    /// Lane busy-poll window of both processes, in microseconds.
-    pub busy_poll_us: u64,
-    /// Runtime flags of the peer process.
-    pub peer_flags: Vec<String>,
+    /// Runtime flags of both processes, as given.
+    pub runtime: RuntimeArgs,
 }
 
 impl Settings {
@@ -251,10 +247,18 @@ impl Settings {
             duration: Duration::from_secs_f64(args.duration),
             runs: args.runs,
             json: args.json,
-            workers: args.runtime.workers_or(share_of_cores(PROCESSES)),
-            busy_poll_us: args.runtime.busy_poll_us,
-            peer_flags: args.runtime.child_flags(PROCESSES),
+            runtime: args.runtime.clone(),
         })
+    }
+
+    /// Worker threads of each of the two processes.
+    pub fn workers(&self) -> usize {
+        self.runtime.workers_or(share_of_cores(PROCESSES))
+    }
+
+    /// Runtime flags of the peer process: the same settings as this one's.
+    pub fn peer_flags(&self) -> Vec<String> {
+        self.runtime.child_flags(PROCESSES)
     }
 
     /// Messages of one measurement with `payload` bytes and `in_flight`

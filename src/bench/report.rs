@@ -164,8 +164,8 @@ pub fn to_json(rows: &[Row], settings: &Settings, machine: &Machine) -> serde_js
             "in_flight": settings.in_flight,
             "duration_secs": settings.duration.as_secs_f64(),
             "runs": settings.runs,
-            "workers_per_process": settings.workers,
-            "busy_poll_us": settings.busy_poll_us,
+            "workers_per_process": settings.workers(),
+            "busy_poll_us": settings.runtime.busy_poll_us,
         },
         "machine": machine,
     })
@@ -203,8 +203,8 @@ pub fn render_table(rows: &[Row], settings: &Settings, machine: &Machine) -> Str
         settings.runs,
         settings.duration.as_secs_f64(),
         machine.cpus,
-        settings.workers,
-        settings.busy_poll_us,
+        settings.workers(),
+        settings.runtime.busy_poll_us,
         load(machine.load_before),
         load(machine.load_after),
     );

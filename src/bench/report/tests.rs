@@ -45,9 +45,10 @@ fn settings() -> Settings {
         duration: Duration::from_secs(1),
         runs: 3,
         json: true,
-        workers: 1,
-        busy_poll_us: 200,
-        peer_flags: vec![],
+        runtime: crate::runtime::RuntimeArgs {
+            workers: Some(1),
+            busy_poll_us: 200,
+        },
     }
 }
 
