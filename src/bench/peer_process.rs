@@ -112,8 +112,9 @@ impl PeerProcess {
 /// Stops process `pid` (`SIGSTOP`) and returns once every one of its
 /// threads is stopped: `kill` only queues the signal, and a thread busy
 /// on a core runs on until it is interrupted, long enough to answer a
-/// message that was sent right after the `kill`.
-pub async fn freeze(pid: u32) -> anyhow::Result<()> {
+/// message that was sent right after the `kill`. Returns the process's
+/// `Pid`, for the signal that resumes it.
+pub async fn freeze(pid: u32) -> anyhow::Result<Pid> {
     let target = Pid::from_raw(i32::try_from(pid).context("pid out of range")?);
     kill(target, Signal::SIGSTOP).with_context(|| format!("cannot stop process {pid}"))?;
     let deadline = Instant::now() + FREEZE_TIMEOUT;
@@ -123,7 +124,7 @@ pub async fn freeze(pid: u32) -> anyhow::Result<()> {
         }
         tokio::time::sleep(FREEZE_POLL).await;
     }
-    Ok(())
+    Ok(target)
 }
 
 /// True when every thread of `pid` is in the stopped state (`T`).

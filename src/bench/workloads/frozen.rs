@@ -29,13 +29,10 @@ struct Frozen(Pid);
 
 impl Frozen {
     async fn stop(pid: u32) -> Result<Self, String> {
-        let frozen = Self(Pid::from_raw(
-            i32::try_from(pid).map_err(|_| format!("bad peer pid {pid}"))?,
-        ));
         freeze(pid)
             .await
-            .map_err(|err| format!("cannot freeze the peer: {err:#}"))?;
-        Ok(frozen)
+            .map(Self)
+            .map_err(|err| format!("cannot freeze the peer: {err:#}"))
     }
 }
 
