@@ -88,12 +88,6 @@ impl TraceContext {
     }
 }
 
-impl fmt::Display for TraceContext {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}/{:016x}", self.trace_id, self.span_id)
-    }
-}
-
 /// An exporter of spans to a tracing backend, if the process installed one
 /// (the `otlp` feature of the `bazaar` binary): it gives the spans their
 /// parents from other processes and names the current span in its own ids.

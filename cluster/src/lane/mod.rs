@@ -54,7 +54,7 @@ use tokio::sync::watch;
 
 pub use deliver::register;
 pub use outbound::{Answer, CallFailure, Outbound, PushError, BUFFER_LIMIT};
-pub use reader::{busy_poll, set_busy_poll, DEFAULT_BUSY_POLL};
+pub use reader::{set_busy_poll, DEFAULT_BUSY_POLL};
 
 use crate::remote::ServiceMsg;
 use door::{Door, DoorArgs, DoorProtocol, Tokens};

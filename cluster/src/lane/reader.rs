@@ -43,7 +43,7 @@ pub fn set_busy_poll(window: Duration) {
 }
 
 /// The current busy-poll window.
-pub fn busy_poll() -> Duration {
+fn busy_poll() -> Duration {
     Duration::from_micros(BUSY_POLL_US.load(Ordering::Relaxed))
 }
 

@@ -22,10 +22,10 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
 /// Turns a connected runtime stream into two plain non-blocking
-/// duplicates: one to read, one to write.
+/// duplicates (`into_std` keeps the socket non-blocking): one to read, one
+/// to write.
 pub(super) fn split(stream: tokio::net::TcpStream) -> std::io::Result<(TcpStream, TcpStream)> {
     let stream = stream.into_std()?;
-    stream.set_nonblocking(true)?;
     let writer = stream.try_clone()?;
     Ok((stream, writer))
 }
