@@ -61,9 +61,14 @@ pub struct NodeArgs {
     /// Directory for this node's files (pid file, later its journal).
     #[arg(long)]
     pub data_dir: PathBuf,
-    /// Expected cluster size; a node needs a majority of it for quorum.
+    /// Expected cluster size: membership readiness (`/readyz`) waits until
+    /// a majority of it is reachable. Checkout and carts count voters instead.
     #[arg(long, default_value_t = 1)]
     pub expect: usize,
+    /// Checkout's voters when its journal holds none yet (comma list of
+    /// node names); required with --expect above 1, else this node alone.
+    #[arg(long, value_delimiter = ',')]
+    pub voters: Vec<String>,
     /// Requests a second one client address may make to the gateway
     /// (bursts of twice that); more are answered 429.
     #[arg(long, default_value_t = crate::gateway::limits::RATE_PER_SEC)]
@@ -111,6 +116,10 @@ pub struct UpArgs {
     /// generated into DIR/tls.
     #[arg(long)]
     pub tls: bool,
+    /// Checkout's voters (comma list of node names); default: the first
+    /// min(N, 5) nodes.
+    #[arg(long, value_delimiter = ',')]
+    pub voters: Vec<String>,
     /// Runtime flags, passed to every node.
     #[command(flatten)]
     pub runtime: RuntimeArgs,

@@ -13,7 +13,7 @@ use anyhow::Context;
 use bazaar_actors::auth::model::{hash_password, TokenKey, DEMO_PASSWORD};
 use bazaar_actors::context::ServiceContext;
 use bazaar_cluster::listener::tls::TlsFiles;
-use bazaar_cluster::{ClusterNode, NodeConfig};
+use bazaar_cluster::{ClusterNode, NodeConfig, Voters};
 use tokio::net::TcpListener;
 
 use crate::cli::NodeArgs;
@@ -65,6 +65,7 @@ async fn serve(
     if admin_password_hash.is_none() {
         tracing::warn!("no admin password configured: admin routes are unusable on this node");
     }
+    let voters = bootstrap_voters(&args)?;
     let ctx = ServiceContext {
         node: args.name.clone(),
         workers: ServiceContext::default_workers(),
@@ -73,6 +74,7 @@ async fn serve(
         admin_password_hash,
         data_dir: args.data_dir.clone(),
         view: node.watch(),
+        voters: Voters::new(voters),
     };
     let host = bazaar_actors::host::start(ctx, node.watch())
         .await
@@ -92,6 +94,19 @@ async fn serve(
         .await;
     node.shutdown().await;
     Ok(())
+}
+
+/// Checkout's bootstrap voters: `--voters`, or this node alone in a
+/// cluster of one. A multi-node cluster must name them: guessing would let
+/// each node believe itself a majority.
+fn bootstrap_voters(args: &NodeArgs) -> anyhow::Result<Vec<String>> {
+    if !args.voters.is_empty() {
+        return Ok(args.voters.clone());
+    }
+    if args.expect > 1 {
+        anyhow::bail!("--voters is required when --expect is above 1 (e.g. --voters n1,n2,n3)");
+    }
+    Ok(vec![args.name.clone()])
 }
 
 /// Hashes the demo users' shared password and the admin password on the

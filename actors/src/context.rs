@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use bazaar_cluster::MembershipView;
+use bazaar_cluster::{MembershipView, Voters};
 use tokio::sync::watch;
 
 use crate::auth::model::TokenKey;
@@ -24,6 +24,9 @@ pub struct ServiceContext {
     pub data_dir: PathBuf,
     /// The node's membership view.
     pub view: watch::Receiver<MembershipView>,
+    /// The voter set: checkout publishes it from its log, carts and
+    /// readiness count a majority of it.
+    pub voters: Voters,
 }
 
 impl std::fmt::Debug for ServiceContext {

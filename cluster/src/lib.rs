@@ -16,7 +16,8 @@
 //! - [`placement`]: which node runs which service, a pure function of the
 //!   manifest and the live members;
 //! - [`codec`]: every byte that crosses the network, under a size limit;
-//! - [`config`]: validated node configuration.
+//! - [`config`]: validated node configuration;
+//! - [`voters`]: the voter set whose majority decides, however many nodes run.
 
 pub mod client;
 pub mod codec;
@@ -30,7 +31,9 @@ pub mod node;
 pub mod placement;
 pub mod remote;
 pub mod trace;
+pub mod voters;
 
 pub use config::{ConfigError, Cookie, NodeConfig};
 pub use member::{DownReason, Member, MemberEvent, MemberInfo, MemberState, MembershipView};
 pub use node::{ClusterNode, StartError};
+pub use voters::Voters;

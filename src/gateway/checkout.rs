@@ -71,6 +71,9 @@ pub(super) fn checkout_error(failure: CheckoutFailure) -> ApiError {
         CheckoutFailure::Rejected(rejected) => {
             ApiError::new(StatusCode::CONFLICT, rejected.to_string())
         }
+        CheckoutFailure::VoterChangeRefused(_) => {
+            ApiError::new(StatusCode::CONFLICT, failure.to_string())
+        }
         CheckoutFailure::NotOwner { .. } => {
             ApiError::unavailable("no checkout owner reachable (failover in progress or no quorum)")
         }

@@ -52,9 +52,22 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         args.cluster_port,
     )?;
     check_ports_free(&plans)?;
+    if let Some(unknown) = args
+        .voters
+        .iter()
+        .find(|voter| !plans.iter().any(|plan| &plan.name == *voter))
+    {
+        anyhow::bail!(
+            "--voters names {unknown}, which is not one of n1..n{}",
+            plans.len()
+        );
+    }
     let runtime = args.runtime.child_flags(plans.len());
     for plan in &mut plans {
         plan.runtime = runtime.clone();
+        if !args.voters.is_empty() {
+            plan.voters = args.voters.clone();
+        }
     }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;

@@ -190,6 +190,7 @@ mod tests {
                     log_length: 0,
                     commit_index: 0,
                     since_ms: 0,
+                    voters: Vec::new(),
                 });
             }
             report

@@ -22,7 +22,13 @@ pub struct NodePlan {
     pub tls: Option<TlsFiles>,
     /// Runtime flags ([`crate::runtime::RuntimeArgs::child_flags`]).
     pub runtime: Vec<String>,
+    /// Checkout's bootstrap voters, the same on every node.
+    pub voters: Vec<String>,
 }
+
+/// Most voters `up` makes by default: a majority of 5 survives two losses,
+/// and more voters only slow every commit.
+pub const MAX_DEFAULT_VOTERS: usize = 5;
 
 /// Node i (1-based) is `n{i}` on cluster port `cluster_port + i - 1` and
 /// HTTP port `http_port + i - 1`, with data in `data_dir/n{i}`.
@@ -53,8 +59,17 @@ pub fn plan(
             data_dir: data_dir.join(&name),
             tls: None,
             runtime: Vec::new(),
+            voters: Vec::new(),
             name,
         });
+    }
+    let voters: Vec<String> = plans
+        .iter()
+        .take(MAX_DEFAULT_VOTERS)
+        .map(|plan| plan.name.clone())
+        .collect();
+    for plan in &mut plans {
+        plan.voters = voters.clone();
     }
     let mut ports: Vec<u16> = plans
         .iter()
@@ -98,6 +113,8 @@ impl NodePlan {
             self.data_dir.display().to_string(),
             "--expect".into(),
             all.len().to_string(),
+            "--voters".into(),
+            self.voters.join(","),
         ];
         for other in all.iter().filter(|other| other.name != self.name) {
             args.push("--seed".into());
@@ -125,6 +142,9 @@ mod tests {
         let args = plans[0].node_args(&plans);
         assert!(args.windows(2).any(|w| w == ["--seed", "127.0.0.1:7072"]));
         assert!(!args.windows(2).any(|w| w == ["--seed", "127.0.0.1:7071"]));
+        assert!(args.windows(2).any(|w| w == ["--voters", "n1,n2,n3"]));
+        let seven = plan(7, Path::new("/d"), 8081, 7071).unwrap();
+        assert_eq!(seven[6].voters, ["n1", "n2", "n3", "n4", "n5"]);
     }
 
     #[test]

@@ -108,6 +108,9 @@ pub struct Options {
     pub node_flags: Vec<(usize, Vec<String>)>,
     /// Extra environment variables of every node.
     pub env: Vec<(String, String)>,
+    /// `--voters` (node numbers); defaults to the first min(members, 5)
+    /// members, as `bazaar up` does.
+    pub voters: Option<Vec<usize>>,
 }
 
 impl Options {
@@ -132,6 +135,12 @@ impl Options {
     /// Gives node `i` extra `bazaar node` flags.
     pub fn flags(mut self, i: usize, flags: Vec<String>) -> Self {
         self.node_flags.push((i, flags));
+        self
+    }
+
+    /// Makes nodes `voters` checkout's voters.
+    pub fn voters(mut self, voters: &[usize]) -> Self {
+        self.voters = Some(voters.to_vec());
         self
     }
 
@@ -179,6 +188,14 @@ impl TestCluster {
         let member_count = (1..=n).filter(|&i| is_member(i)).count();
         let expect = options.expect.unwrap_or(member_count.max(1));
         let ports = free_ports(2 * n);
+        let voters: Vec<String> = match &options.voters {
+            Some(voters) => voters.iter().map(|i| format!("n{i}")).collect(),
+            None => (1..=n)
+                .filter(|&i| is_member(i))
+                .take(5)
+                .map(|i| format!("n{i}"))
+                .collect(),
+        };
 
         let mut nodes: Vec<Node> = (1..=n)
             .map(|i| {
@@ -198,6 +215,7 @@ impl TestCluster {
                     admin_password: admin_password.clone(),
                     seeds: Vec::new(),
                     expect,
+                    voters: voters.clone(),
                     flags: options
                         .node_flags
                         .iter()

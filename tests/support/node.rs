@@ -30,6 +30,8 @@ pub(super) struct Node {
     pub(super) seeds: Vec<SocketAddr>,
     /// `--expect`.
     pub(super) expect: usize,
+    /// `--voters`, the same on every node.
+    pub(super) voters: Vec<String>,
     /// Extra flags, after the others.
     pub(super) flags: Vec<String>,
     /// Extra environment variables, set after the others.
@@ -61,7 +63,8 @@ impl Node {
             .args(["--http", &self.http_addr.to_string()])
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .args(["--expect", &self.expect.to_string()]);
+            .args(["--expect", &self.expect.to_string()])
+            .args(["--voters", &self.voters.join(",")]);
         for seed in &self.seeds {
             command.args(["--seed", &seed.to_string()]);
         }

@@ -11,7 +11,7 @@ use bazaar_cluster::remote::{self, CallError};
 use super::model::Order;
 use super::protocol::{
     CheckoutFailure, CheckoutProtocol, CheckoutReply, CheckoutRequest, CheckoutStatus,
-    PaymentSettings, CHECKOUT_GROUP,
+    PaymentSettings, VoterChange, CHECKOUT_GROUP,
 };
 use crate::catalog::model::Product;
 
@@ -62,7 +62,8 @@ impl CheckoutClient {
         let owner = match &reply {
             CheckoutReply::Placed(Err(CheckoutFailure::NotOwner { owner: Some(owner) }))
             | CheckoutReply::Done(Err(CheckoutFailure::NotOwner { owner: Some(owner) }))
-            | CheckoutReply::StockSet(Err(CheckoutFailure::NotOwner { owner: Some(owner) })) => {
+            | CheckoutReply::StockSet(Err(CheckoutFailure::NotOwner { owner: Some(owner) }))
+            | CheckoutReply::Voters(Err(CheckoutFailure::NotOwner { owner: Some(owner) })) => {
                 owner.clone()
             }
             _ => return Ok(reply),
@@ -103,6 +104,20 @@ impl CheckoutClient {
             .await?
         {
             CheckoutReply::StockSet(outcome) => outcome,
+            other => Err(CheckoutFailure::Unavailable(format!(
+                "unexpected reply {other:?}"
+            ))),
+        }
+    }
+
+    /// Adds or removes one checkout voter through the owner; the voter set
+    /// once the change is committed.
+    pub async fn change_voters(&self, change: VoterChange) -> Result<Vec<String>, CheckoutFailure> {
+        match self
+            .to_owner(CheckoutRequest::ChangeVoters(change), ORDER_TIMEOUT)
+            .await?
+        {
+            CheckoutReply::Voters(outcome) => outcome,
             other => Err(CheckoutFailure::Unavailable(format!(
                 "unexpected reply {other:?}"
             ))),

@@ -48,6 +48,9 @@ pub enum CheckoutRequest {
     SetPayment(PaymentSettings),
     /// The replica's view of ownership.
     Status,
+    /// Add or remove one voter (owner only): committed through the log,
+    /// refused while the previous change is uncommitted.
+    ChangeVoters(VoterChange),
     /// A candidate asks for a promise of `epoch`.
     Prepare {
         /// The epoch it wants.
@@ -62,6 +65,15 @@ pub enum CheckoutRequest {
     Append(Append<Record>),
     /// Time to check ownership and replicate (the replica's own timer).
     Tick,
+}
+
+/// One change of checkout's voter set: a single server at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VoterChange {
+    /// Make this node a voter.
+    Add(String),
+    /// Make this voter a learner.
+    Remove(String),
 }
 
 /// The simulated payment provider's behaviour.
@@ -100,6 +112,10 @@ pub enum CheckoutFailure {
     /// Not replicated to a majority (outcome unknown); retry with the same key.
     #[error("checkout unavailable: {0}")]
     Unavailable(String),
+    /// A voter change that cannot be made (the previous one is not
+    /// committed yet, the node is already a voter, the last voter, ...).
+    #[error("voter change refused: {0}")]
+    VoterChangeRefused(String),
 }
 
 /// A replica's view of ownership.
@@ -123,6 +139,10 @@ pub struct CheckoutStatus {
     /// Unix epoch.
     #[serde(default)]
     pub since_ms: u64,
+    /// The voter set in this replica's log (its latest configuration,
+    /// committed or not); every other checkout node is a learner.
+    #[serde(default)]
+    pub voters: Vec<String>,
 }
 
 /// Replies of a checkout replica.
@@ -146,4 +166,6 @@ pub enum CheckoutReply {
     Entries(Vec<Entry<Record>>),
     /// Answer to `Append`.
     Appended(AppendReply),
+    /// Answer to `ChangeVoters`: the voter set once the change committed.
+    Voters(Result<Vec<String>, CheckoutFailure>),
 }

@@ -35,8 +35,8 @@ use super::journal::{Journal, StoredEntry};
 use super::log::{Entry, Persist, ReplicaLog};
 use super::model::{OrderBook, Record};
 use super::protocol::{
-    CheckoutProtocol, CheckoutReply, CheckoutRequest, CheckoutStatus, PaymentSettings,
-    CHECKOUT_GROUP,
+    CheckoutFailure, CheckoutProtocol, CheckoutReply, CheckoutRequest, CheckoutStatus,
+    PaymentSettings, CHECKOUT_GROUP,
 };
 use super::publish::StockPublisher;
 
@@ -236,6 +236,9 @@ impl CheckoutReplica {
                 CheckoutReply::Done(Ok(()))
             }
             CheckoutRequest::Status => CheckoutReply::Status(self.status()),
+            CheckoutRequest::ChangeVoters(_) => CheckoutReply::Voters(Err(
+                CheckoutFailure::Unavailable("voter changes are not implemented yet".into()),
+            )),
             CheckoutRequest::Prepare { epoch } => {
                 let (reply, persist) = self.log.promise(epoch);
                 self.persist(persist)?;
@@ -380,6 +383,7 @@ impl CheckoutReplica {
             log_length: self.log.last().0,
             commit_index: self.log.commit(),
             since_ms: self.owner_since_ms,
+            voters: Vec::new(),
         }
     }
 
