@@ -276,6 +276,35 @@ impl<R: Clone + PartialEq> ReplicaLog<R> {
         Persist::Replace { from, entries: new }
     }
 
+    /// As a new owner: replaces its entries from `from` on with a more
+    /// up-to-date peer's (the prefix before `from` is committed, so equal).
+    pub fn adopt_from(&mut self, from: u64, entries: Vec<Entry<R>>) -> Persist<R> {
+        let from = from.max(1);
+        let keep = (from - 1).min(self.entries.len() as u64) as usize;
+        let differs_at = self.entries[keep..]
+            .iter()
+            .zip(&entries)
+            .position(|(held, offered)| held != offered)
+            .unwrap_or((self.entries.len() - keep).min(entries.len()));
+        let first = keep + differs_at;
+        if first == self.entries.len() && differs_at == entries.len() {
+            return Persist::Nothing;
+        }
+        self.entries.truncate(first);
+        let new: Vec<Entry<R>> = entries[differs_at..].to_vec();
+        self.entries.extend(new.iter().cloned());
+        self.commit = self.commit.min(self.entries.len() as u64);
+        Persist::Replace {
+            from: first as u64 + 1,
+            entries: new,
+        }
+    }
+
+    /// The epoch of the entry at `index` (0 for index 0), if held.
+    pub fn epoch_of(&self, index: u64) -> Option<u64> {
+        self.epoch_at(index)
+    }
+
     /// As owner: raises the commit index to `index` (a majority stores it
     /// and it is of the owner's epoch, or precedes such an entry).
     pub fn commit_to(&mut self, index: u64) {

@@ -19,6 +19,7 @@ pub mod client;
 pub mod journal;
 pub mod log;
 pub mod model;
+pub mod node;
 mod orders;
 mod owner;
 pub mod payment;
@@ -26,6 +27,9 @@ pub mod protocol;
 mod publish;
 pub mod replica;
 pub mod supervisor;
+
+#[cfg(test)]
+mod sim;
 
 pub use client::CheckoutClient;
 pub use protocol::{CHECKOUT_GROUP, PAYMENT_GROUP};

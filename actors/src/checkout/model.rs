@@ -32,6 +32,9 @@ pub enum Record {
         /// New stock.
         stock: u32,
     },
+    /// The voter set from this entry on (in effect once appended, as in
+    /// Raft's single-server membership change).
+    Voters(Vec<String>),
 }
 
 /// One line of an order.
@@ -116,7 +119,7 @@ impl OrderBook {
     /// Applies one committed record.
     pub fn apply(&mut self, record: &Record) {
         match record {
-            Record::Promoted { .. } => {}
+            Record::Promoted { .. } | Record::Voters(_) => {}
             Record::SetStock { product_id, stock } => {
                 self.stock.insert(*product_id, *stock);
             }
