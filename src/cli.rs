@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run one cluster node in this process.
-    Node(NodeArgs),
+    Node(Box<NodeArgs>),
     /// Start a whole local cluster, restart nodes that die, stop all on Ctrl-C.
     Up(UpArgs),
     /// Show the cluster as one node sees it.

@@ -21,7 +21,6 @@ pub mod log;
 pub mod model;
 pub mod node;
 mod orders;
-mod owner;
 pub mod payment;
 pub mod protocol;
 mod publish;

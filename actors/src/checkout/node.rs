@@ -311,6 +311,16 @@ impl CheckoutNode {
             .map(String::as_str)
     }
 
+    /// The voter that would take over from `owner`: the first other
+    /// reachable voter in preference order.
+    pub fn standby(&self, owner: Option<&str>) -> Option<&str> {
+        self.reachable
+            .iter()
+            .filter(|node| Some(node.as_str()) != owner)
+            .find(|node| self.config.rule.votes(self.voters(), node))
+            .map(String::as_str)
+    }
+
     // ---- events ---------------------------------------------------------
 
     fn receive(&mut self, from: String, message: Message) {
@@ -412,8 +422,7 @@ impl CheckoutNode {
 
     fn on_fetch(&mut self, candidate: String, epoch: u64, from: u64) {
         let from = from.max(1);
-        let entries =
-            (self.log.promised() == epoch).then(|| self.log.entries_from(from).to_vec());
+        let entries = (self.log.promised() == epoch).then(|| self.log.entries_from(from).to_vec());
         let prev_epoch = self.log.epoch_of(from - 1).unwrap_or(0);
         self.send(
             &candidate,
@@ -499,7 +508,11 @@ impl CheckoutNode {
     }
 
     fn propose(&mut self, id: u64, proposal: Proposal) {
-        let Some(epoch) = self.owned_epoch().filter(|(_, active)| *active).map(|(e, _)| e) else {
+        let Some(epoch) = self
+            .owned_epoch()
+            .filter(|(_, active)| *active)
+            .map(|(e, _)| e)
+        else {
             let owner = self
                 .owner()
                 .map(|(owner, _)| owner.to_string())
@@ -519,7 +532,10 @@ impl CheckoutNode {
         };
         let (entry, persist) = self.log.push(epoch, record);
         self.persist(persist);
-        self.waiting.entry(entry.index).or_default().push((id, true));
+        self.waiting
+            .entry(entry.index)
+            .or_default()
+            .push((id, true));
         self.broadcast_appends(false);
         self.advance_commit();
     }
@@ -709,7 +725,12 @@ impl CheckoutNode {
     /// what is unacknowledged.
     fn broadcast_appends(&mut self, heartbeat: bool) {
         let me = &self.config.node;
-        let peers: Vec<String> = self.reachable.iter().filter(|n| *n != me).cloned().collect();
+        let peers: Vec<String> = self
+            .reachable
+            .iter()
+            .filter(|n| *n != me)
+            .cloned()
+            .collect();
         for peer in peers {
             if heartbeat {
                 if let Role::Owner(owner) = &mut self.role {
@@ -766,7 +787,10 @@ impl CheckoutNode {
             .iter()
             .map(|(node, index)| (node, *index))
             .chain(std::iter::once((&me, last)));
-        let index = self.config.rule.quorum_index(self.configs.current(), stored);
+        let index = self
+            .config
+            .rule
+            .quorum_index(self.configs.current(), stored);
         if index > self.log.commit() && self.log.epoch_of(index) == Some(epoch) {
             self.log.commit_to(index);
             self.apply_committed();

@@ -1,91 +1,81 @@
-//! What the owner does with orders: placing them (cart, prices, stock,
-//! payment, append, replication to a majority), setting stock, and the
-//! follow-up of every committed order.
+//! What the owner does before and after the core: preparing an order
+//! (cart, prices, payment) before it is proposed, and the follow-up of
+//! every committed order (the buyer's cart, the catalog's stock).
 //!
-//! The owner runs each order to the end inside one message, so orders are
-//! serialized: inventory has a single writer and cannot be oversold.
-//! Confirmed orders are counted in `bazaar_orders_confirmed_total`.
+//! An order is prepared inside the replica's message, so orders are
+//! prepared one at a time; the core re-checks the key and the stock when
+//! the draft is proposed, so a key yields one order and stock is never
+//! oversold. Confirmed orders are counted in `bazaar_orders_confirmed_total`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bazaar_cluster::directory;
 use bazaar_cluster::membership::table::unix_ms_now;
-use bazaar_cluster::remote;
+use bazaar_cluster::remote::{self, ReplyPort};
 use ractor::ActorProcessingErr;
 
-use super::model::{validate_key, Order, OrderError, OrderItem, Record};
+use super::model::{validate_key, Order, OrderItem};
+use super::node::{OrderDraft, Proposal};
 use super::payment::{Charge, PaymentProtocol};
-use super::protocol::{CheckoutFailure, PAYMENT_GROUP};
-use super::replica::CheckoutReplica;
+use super::protocol::{CheckoutFailure, CheckoutProtocol, CheckoutReply, PAYMENT_GROUP};
+use super::replica::{CheckoutReplica, Waiting};
 use crate::cart::model::{CartChange, RequestId};
 use crate::cart::CartClient;
-use crate::catalog::model::Product;
 use crate::catalog::CatalogClient;
 
 /// Longest an acknowledgement waits for the cart to be settled.
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(1);
+pub(super) const SETTLE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest wait for an admin's stock change to reach the catalog.
-const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
+pub(super) const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Extra time a charge may take beyond the provider's configured latency.
 const PAYMENT_SLACK: Duration = Duration::from_secs(2);
 
-type Placed = Result<(Order, bool), CheckoutFailure>;
-
 impl CheckoutReplica {
-    /// Places the order of `user` under `key`, or returns the one it already has.
+    /// Places the order of `user` under `key`, or answers with the one it
+    /// already has; `reply` is answered when the core decides.
     pub(super) async fn place_order(
         &mut self,
-        user: &str,
-        key: &str,
-    ) -> Result<Placed, ActorProcessingErr> {
-        let epoch = match self.active_owner() {
-            Ok(epoch) => epoch,
-            Err(failure) => return Ok(Err(failure)),
-        };
-        if let Err(err) = validate_key(key) {
-            return Ok(Err(err.into()));
+        user: String,
+        key: String,
+        reply: Option<ReplyPort<CheckoutProtocol>>,
+    ) -> Result<(), ActorProcessingErr> {
+        if !matches!(self.core.owned_epoch(), Some((_, true))) {
+            // The core answers `NotOwner` with the owner it follows.
+            return self.propose(
+                Proposal::Order(empty_draft(user, key)),
+                Waiting::Order(reply),
+            );
         }
-        // The key's order, committed (in the book, which the owner keeps at
-        // its commit index) or still in the log's uncommitted suffix from an
-        // earlier attempt: never a second one.
-        debug_assert_eq!(
-            self.applied,
-            self.log.commit(),
-            "the owner's book is at its commit index"
-        );
-        if let Some(order) = self.book.find(user, key).cloned() {
-            let _ = tokio::time::timeout(SETTLE_TIMEOUT, settle_cart(&order)).await;
-            return Ok(Ok((order, false)));
+        if let Err(err) = validate_key(&key) {
+            let failure = CheckoutFailure::Rejected(err);
+            remote::answer(reply, CheckoutReply::Placed(Err(failure)));
+            return Ok(());
         }
-        let pending = self
-            .log
-            .entries_from(self.log.commit() + 1)
-            .iter()
-            .find_map(|entry| match &entry.record {
-                Record::Order(order) if order.user == user && order.idempotency_key == key => {
-                    Some((entry.index, order.clone()))
-                }
-                _ => None,
-            });
-        if let Some((index, order)) = pending {
-            return Ok(if self.commit_through(index).await? {
-                let _ = tokio::time::timeout(SETTLE_TIMEOUT, settle_cart(&order)).await;
-                Ok((order, false))
-            } else {
-                Err(CheckoutFailure::Unavailable(
-                    "order not yet confirmed by a majority".into(),
-                ))
-            });
+        // The key's order, committed or in flight: the core answers with it.
+        if self.core.find_order(&user, &key).is_some() {
+            return self.propose(
+                Proposal::Order(empty_draft(user, key)),
+                Waiting::Order(reply),
+            );
         }
-        let cart = match CartClient::new().get(user).await {
-            Ok(cart) => cart,
-            Err(err) => return Ok(Err(CheckoutFailure::Unavailable(format!("cart: {err}")))),
-        };
+        match self.prepare(&user, &key).await {
+            Ok(draft) => self.propose(Proposal::Order(draft), Waiting::Order(reply)),
+            Err(failure) => {
+                remote::answer(reply, CheckoutReply::Placed(Err(failure)));
+                Ok(())
+            }
+        }
+    }
+
+    /// The cart priced and paid, as a draft for the core.
+    async fn prepare(&self, user: &str, key: &str) -> Result<OrderDraft, CheckoutFailure> {
+        let cart = CartClient::new()
+            .get(user)
+            .await
+            .map_err(|err| CheckoutFailure::Unavailable(format!("cart: {err}")))?;
         let wanted: BTreeMap<u64, u32> = cart.items.clone();
-        if let Err(err) = self.check_stock(&wanted) {
-            return Ok(Err(err.into()));
-        }
+        self.core.check_stock(&wanted)?;
         let catalog = CatalogClient::new();
         let mut items = Vec::with_capacity(wanted.len());
         for (product_id, quantity) in &wanted {
@@ -97,61 +87,26 @@ impl CheckoutReplica {
                     price_cents: product.price_cents,
                 }),
                 Ok(None) => {
-                    return Ok(Err(CheckoutFailure::Unavailable(format!(
+                    return Err(CheckoutFailure::Unavailable(format!(
                         "product {product_id} vanished"
-                    ))))
+                    )))
                 }
-                Err(err) => {
-                    return Ok(Err(CheckoutFailure::Unavailable(format!("catalog: {err}"))))
-                }
+                Err(err) => return Err(CheckoutFailure::Unavailable(format!("catalog: {err}"))),
             }
         }
         let total_cents = items
             .iter()
             .map(|item| item.price_cents * u64::from(item.quantity))
             .sum();
-        let payment_id = match self.charge(user, key, total_cents).await {
-            Ok(payment_id) => payment_id,
-            Err(failure) => return Ok(Err(failure)),
-        };
-        let index = self.log.last().0 + 1;
-        let order = Order {
-            order_id: format!("o{epoch}-{index}"),
-            idempotency_key: key.to_string(),
+        let payment_id = self.charge(user, key, total_cents).await?;
+        Ok(OrderDraft {
             user: user.to_string(),
+            key: key.to_string(),
             items,
             total_cents,
             payment_id,
-            epoch,
             created_ms: unix_ms_now(),
-        };
-        let (_, persist) = self.log.push(epoch, Record::Order(order.clone()));
-        self.persist(persist)?;
-        if !self.commit_through(index).await? {
-            return Ok(Err(CheckoutFailure::Unavailable(
-                "order not confirmed by a majority; retry with the same key".into(),
-            )));
-        }
-        tracing::info!(node = %self.node, order = %order.order_id, user, total_cents, "order confirmed");
-        metrics::counter!("bazaar_orders_confirmed_total").increment(1);
-        // The buyer sees its cart without the bought items once it has the
-        // acknowledgement (the same change from `after_commit` is a no-op).
-        let _ = tokio::time::timeout(SETTLE_TIMEOUT, settle_cart(&order)).await;
-        Ok(Ok((order, true)))
-    }
-
-    /// Stock check against committed orders and orders still in flight.
-    fn check_stock(&self, wanted: &BTreeMap<u64, u32>) -> Result<(), OrderError> {
-        let mut in_flight: BTreeMap<u64, u32> = wanted.clone();
-        for entry in self.log.entries_from(self.log.commit() + 1) {
-            if let Record::Order(order) = &entry.record {
-                for item in &order.items {
-                    *in_flight.entry(item.product_id).or_default() += item.quantity;
-                }
-            }
-        }
-        self.book.check_stock(wanted)?;
-        self.book.check_stock(&in_flight)
+        })
     }
 
     async fn charge(
@@ -186,37 +141,25 @@ impl CheckoutReplica {
         let stock: Vec<(u64, u32)> = order
             .items
             .iter()
-            .map(|item| (item.product_id, self.book.available(item.product_id)))
+            .map(|item| (item.product_id, self.core.book().available(item.product_id)))
             .collect();
         self.publisher.publish(stock);
         let order = order.clone();
         tokio::spawn(async move { settle_cart(&order).await });
     }
+}
 
-    /// Sets a product's stock (owner only).
-    pub(super) async fn set_stock(
-        &mut self,
-        product_id: u64,
-        stock: u32,
-    ) -> Result<Result<Option<Product>, CheckoutFailure>, ActorProcessingErr> {
-        let epoch = match self.active_owner() {
-            Ok(epoch) => epoch,
-            Err(failure) => return Ok(Err(failure)),
-        };
-        let (entry, persist) = self.log.push(epoch, Record::SetStock { product_id, stock });
-        self.persist(persist)?;
-        if !self.commit_through(entry.index).await? {
-            return Ok(Err(CheckoutFailure::Unavailable(
-                "stock change not confirmed by a majority".into(),
-            )));
-        }
-        let published = self
-            .publisher
-            .publish_and_wait(vec![(product_id, stock)], PUBLISH_TIMEOUT)
-            .await;
-        Ok(Ok(published
-            .into_iter()
-            .find(|product| product.id == product_id)))
+/// A draft that only names the key: the core answers it with the key's
+/// order, or `NotOwner`; it never appends one (an empty order has no items
+/// and fails the stock check).
+fn empty_draft(user: String, key: String) -> OrderDraft {
+    OrderDraft {
+        user,
+        key,
+        items: Vec::new(),
+        total_cents: 0,
+        payment_id: String::new(),
+        created_ms: 0,
     }
 }
 

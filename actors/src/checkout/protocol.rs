@@ -4,8 +4,8 @@
 use bazaar_cluster::remote::Protocol;
 use serde::{Deserialize, Serialize};
 
-use super::log::{Append, AppendReply, Entry, PromiseReply};
-use super::model::{Order, OrderError, Record};
+use super::model::{Order, OrderError};
+use super::node::Message;
 use crate::catalog::model::Product;
 
 /// Checkout replicas, one per node.
@@ -51,18 +51,13 @@ pub enum CheckoutRequest {
     /// Add or remove one voter (owner only): committed through the log,
     /// refused while the previous change is uncommitted.
     ChangeVoters(VoterChange),
-    /// A candidate asks for a promise of `epoch`.
-    Prepare {
-        /// The epoch it wants.
-        epoch: u64,
+    /// A message of the ownership protocol from another replica (a cast).
+    Peer {
+        /// The sender's node.
+        from: String,
+        /// The message.
+        message: Message,
     },
-    /// A new owner fetches a replica's entries from `from` on.
-    Fetch {
-        /// First index wanted.
-        from: u64,
-    },
-    /// The owner replicates entries (also its heartbeat).
-    Append(Append<Record>),
     /// Time to check ownership and replicate (the replica's own timer).
     Tick,
 }
@@ -123,7 +118,7 @@ pub enum CheckoutFailure {
 pub struct CheckoutStatus {
     /// The replica's node.
     pub node: String,
-    /// `owner`, `follower` or `candidate`.
+    /// `owner`, `candidate`, `follower` (a voter) or `learner`.
     pub role: String,
     /// The owner it follows (itself when owner).
     pub owner: Option<String>,
@@ -160,12 +155,6 @@ pub enum CheckoutReply {
     StockSet(Result<Option<Product>, CheckoutFailure>),
     /// The replica's status.
     Status(CheckoutStatus),
-    /// Answer to `Prepare`.
-    Promise(PromiseReply),
-    /// Answer to `Fetch`.
-    Entries(Vec<Entry<Record>>),
-    /// Answer to `Append`.
-    Appended(AppendReply),
     /// Answer to `ChangeVoters`: the voter set once the change committed.
     Voters(Result<Vec<String>, CheckoutFailure>),
 }

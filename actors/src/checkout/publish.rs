@@ -20,7 +20,7 @@ type Levels = Vec<(u64, u32)>;
 type Job = (Levels, Option<oneshot::Sender<Vec<Product>>>);
 
 /// The publishing queue of one checkout replica.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct StockPublisher {
     queue: mpsc::Sender<Job>,
 }

@@ -1,54 +1,46 @@
-//! The checkout replica: one per node, holding the node's copy of the log
-//! (durable in the journal) and the orders derived from its committed
-//! prefix. Exactly one replica at a time acts as owner; see `log` for the
-//! protocol and `owner` for what the owner does.
-//!
-//! Who tries to become owner: the preferred node of the placement function
-//! (the oldest reachable member) once no owner is known — at once when the
-//! known owner's node goes down (failover), after a grace period otherwise
-//! (start, rejoin), so that a node coming back follows the current owner
-//! instead of taking over. Any node tries after a longer wait, in case the
-//! preferred one cannot. A node without quorum never tries and never acts.
+//! The checkout replica actor: a thin shell around the ownership core
+//! ([`super::node`]). It feeds the core the messages of other replicas,
+//! the membership (reachable members, oldest first: the singleton
+//! placement's preference), its timer and clients' proposals, and performs
+//! what the core answers, in order: journal writes (fsync) before any
+//! message that follows them, casts to other replicas, replies to waiting
+//! clients, and the owner's follow-ups of committed orders. What an order
+//! needs before it is proposed (cart, prices, payment) is in `orders`.
 //!
 //! Metrics: `bazaar_checkout_epoch` (the promised epoch, each tick); a
-//! replica that saw its owner lost and then became the active owner counts
-//! `bazaar_checkout_failovers_total` and records the time between the two in
-//! `bazaar_checkout_failover_duration_seconds`.
+//! replica that saw its owner go down and then became the active owner
+//! counts `bazaar_checkout_failovers_total` and records the time between
+//! the two in `bazaar_checkout_failover_duration_seconds`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bazaar_cluster::codec;
 use bazaar_cluster::directory;
 use bazaar_cluster::member::{cast_on_change, MembershipView};
 use bazaar_cluster::membership::table::unix_ms_now;
-use bazaar_cluster::placement::{assign, candidates, Manifest};
-use bazaar_cluster::remote::ServiceMsg;
+use bazaar_cluster::placement::candidates;
+use bazaar_cluster::remote::{self, ReplyPort, ServiceMsg};
+use bazaar_cluster::Voters;
 use parking_lot::Mutex;
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::watch;
 
 use super::journal::{Journal, StoredEntry};
-use super::log::{Entry, Persist, ReplicaLog};
-use super::model::{OrderBook, Record};
+use super::log::{Entry, Persist};
+use super::model::Record;
+use super::node::{
+    Action, CheckoutNode, Event, NodeConfig, Outcome, Proposal, QuorumRule, RoleChange, TICK_MS,
+};
 use super::protocol::{
     CheckoutFailure, CheckoutProtocol, CheckoutReply, CheckoutRequest, CheckoutStatus,
     PaymentSettings, CHECKOUT_GROUP,
 };
 use super::publish::StockPublisher;
 
-/// How often a replica checks ownership and the owner replicates.
-pub const TICK: Duration = Duration::from_millis(100);
-/// Wait without an owner before the preferred node promotes itself, when
-/// the owner was not seen going down (start, rejoin).
-const PROMOTE_GRACE: Duration = Duration::from_millis(600);
-/// Wait without an owner before any node with quorum tries.
-const PROMOTE_FALLBACK: Duration = Duration::from_secs(4);
-/// An owner not heard from for this long is forgotten.
-const OWNER_SILENCE: Duration = Duration::from_millis(2500);
 /// Protocol tag of records in the journal.
 const RECORD_TAG: &str = "bazaar.checkout.record.v1";
 
@@ -60,56 +52,56 @@ pub struct ReplicaArgs {
     pub data_dir: PathBuf,
     /// This node's membership view.
     pub view: watch::Receiver<MembershipView>,
+    /// The voter set: bootstrap from `--voters`, published from the log.
+    pub voters: Voters,
     /// Payment settings, shared with the payment worker.
     pub payment: Arc<Mutex<PaymentSettings>>,
     /// Seeded stock of every product.
     pub base_stock: Arc<HashMap<u64, u32>>,
 }
 
-/// What this replica is doing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Role {
-    /// Following `owner` (if known).
-    Follower,
-    /// Owner in `epoch`; `active` once its `Promoted` marker committed.
-    Owner {
-        epoch: u64,
-        active: bool,
-        /// Last index each follower stored.
-        stored: HashMap<String, u64>,
-        /// Next index to send each follower.
-        next: HashMap<String, u64>,
-    },
+/// A client waiting for its proposal to commit.
+pub(super) enum Waiting {
+    /// `PlaceOrder`: answered once the cart is settled.
+    Order(Option<ReplyPort<CheckoutProtocol>>),
+    /// `SetStock`: answered with the catalog version that published it.
+    Stock(Option<ReplyPort<CheckoutProtocol>>, u64, u32),
+    /// `ChangeVoters`.
+    Voters(Option<ReplyPort<CheckoutProtocol>>),
 }
 
 /// Runtime state of a checkout replica.
 pub struct CheckoutReplica {
+    /// This node's name.
     pub(super) node: String,
-    pub(super) journal: Journal,
-    pub(super) log: ReplicaLog<Record>,
-    pub(super) book: OrderBook,
-    pub(super) applied: u64,
-    pub(super) role: Role,
-    /// The owner followed and its epoch.
-    pub(super) owner: Option<(String, u64)>,
-    pub(super) owner_heard: Instant,
-    /// Since when no owner is known.
-    pub(super) ownerless_since: Instant,
-    /// The known owner's node went down: fail over without grace.
-    pub(super) owner_lost: bool,
-    /// When this replica saw the owner it followed lost, until it becomes
-    /// the active owner (a failover it measures) or follows another one.
-    pub(super) failover_started: Option<Instant>,
-    /// When this replica last learned of a new owner (or became one), in
+    /// The ownership core: log, book, role. Everything it decides goes
+    /// through [`CheckoutReplica::perform`].
+    pub(super) core: CheckoutNode,
+    /// The durable copy of the core's log and promise.
+    journal: Journal,
+    /// Clients waiting on the core, by proposal id.
+    waiting: HashMap<u64, Waiting>,
+    /// The next proposal id.
+    next_id: u64,
+    /// The core's clock origin: ticks pass ms since then.
+    started: Instant,
+    /// When this replica saw its owner go down, until it becomes the
+    /// active owner (a failover it measures) or follows another one.
+    failover_started: Option<Instant>,
+    /// When this replica last learned of a new owner (or became it), in
     /// ms since the Unix epoch.
-    pub(super) owner_since_ms: u64,
-    /// Wall-clock time of the owner's last append, to compare with the
-    /// membership's `since_ms`.
-    pub(super) owner_heard_ms: u64,
-    pub(super) view: watch::Receiver<MembershipView>,
+    owner_since_ms: u64,
+    /// This node's membership view, fed to the core on every change.
+    view: watch::Receiver<MembershipView>,
+    /// The reachable members last fed to the core.
+    fed_reachable: Vec<String>,
+    /// Where the core's voter set is published for carts and readiness.
+    voters: Voters,
+    /// Payment settings, shared with the payment worker.
     pub(super) payment: Arc<Mutex<PaymentSettings>>,
     /// Publishes stock levels to the catalog, in commit order.
     pub(super) publisher: StockPublisher,
+    /// The tick timer; stopped with the actor.
     ticker: JoinHandle<()>,
 }
 
@@ -126,54 +118,59 @@ impl Actor for CheckoutReplicaActor {
         myself: ActorRef<Self::Msg>,
         args: ReplicaArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let journal = Journal::open(&args.data_dir.join("checkout.redb"))?;
+        let journal = Journal::open(&args.data_dir.join(super::journal::FILE_NAME))?;
         let promised = journal.promised_epoch()?;
         let commit = journal.commit_index()?;
-        let stored = journal.entries_from(1, usize::MAX)?;
-        let mut entries = Vec::with_capacity(stored.len());
-        for entry in stored {
+        let mut entries = Vec::new();
+        for entry in journal.entries_from(1, usize::MAX)? {
             entries.push(Entry {
                 index: entry.index,
                 epoch: entry.epoch,
                 record: codec::decode_tagged::<Record>(RECORD_TAG, &entry.record)?,
             });
         }
-        let log = ReplicaLog::restore(promised, entries, commit);
+        let config = NodeConfig {
+            node: args.node.clone(),
+            bootstrap_voters: args.voters.get(),
+            rule: QuorumRule::Voters,
+        };
+        let base_stock = args.base_stock.as_ref().clone();
+        let core = CheckoutNode::restore(config, promised, entries, commit, base_stock, 0);
         tracing::info!(
             node = %args.node,
             epoch = promised,
-            entries = log.last().0,
-            commit = log.commit(),
+            entries = core.log().last().0,
+            commit = core.log().commit(),
+            voters = ?core.voters(),
             "checkout journal opened"
         );
+        args.voters.set(core.voters().clone());
         directory::join(CHECKOUT_GROUP, &args.node, &myself);
-        let ticker = myself.send_interval(TICK, || ServiceMsg::Cast(CheckoutRequest::Tick));
-        // A membership change is checked at once, not at the next tick: a
-        // failover starts as soon as the owner's node is seen down.
+        let ticker = myself.send_interval(std::time::Duration::from_millis(TICK_MS), || {
+            ServiceMsg::Cast(CheckoutRequest::Tick)
+        });
+        // A membership change reaches the core at once, not at the next
+        // tick: a failover starts as soon as the owner is seen down.
         cast_on_change(args.view.clone(), myself.clone(), || {
             ServiceMsg::Cast(CheckoutRequest::Tick)
         });
-        let now = Instant::now();
         let mut replica = CheckoutReplica {
             node: args.node,
+            core,
             journal,
-            log,
-            book: OrderBook::new(args.base_stock.as_ref().clone()),
-            applied: 0,
-            role: Role::Follower,
-            owner: None,
-            owner_heard: now,
-            ownerless_since: now,
-            owner_lost: false,
+            waiting: HashMap::new(),
+            next_id: 0,
+            started: Instant::now(),
             failover_started: None,
             owner_since_ms: 0,
-            owner_heard_ms: 0,
             view: args.view,
+            fed_reachable: Vec::new(),
+            voters: args.voters,
             payment: args.payment,
             publisher: StockPublisher::spawn(),
             ticker,
         };
-        replica.apply_committed();
+        replica.feed_membership()?;
         Ok(replica)
     }
 
@@ -195,14 +192,13 @@ impl Actor for CheckoutReplicaActor {
         let Some((request, reply)) = message.into_parts() else {
             return Ok(());
         };
-        if !matches!(request, CheckoutRequest::Tick) {
+        if !matches!(
+            request,
+            CheckoutRequest::Tick | CheckoutRequest::Peer { .. }
+        ) {
             crate::host::traffic::CHECKOUT_HANDLED.count();
         }
-        let answer = state.serve(request).await?;
-        if let (Some(reply), Some(answer)) = (reply, answer) {
-            let _ = reply.send(Ok(answer));
-        }
-        Ok(())
+        state.serve(request, reply).await
     }
 }
 
@@ -210,21 +206,33 @@ impl CheckoutReplica {
     async fn serve(
         &mut self,
         request: CheckoutRequest,
-    ) -> Result<Option<CheckoutReply>, ActorProcessingErr> {
+        reply: Option<ReplyPort<CheckoutProtocol>>,
+    ) -> Result<(), ActorProcessingErr> {
         let answer = match request {
             CheckoutRequest::Tick => {
-                self.tick().await?;
-                return Ok(None);
+                self.feed_membership()?;
+                let now = self.started.elapsed().as_millis() as u64;
+                let actions = self.core.tick(now);
+                metrics::gauge!("bazaar_checkout_epoch").set(self.core.log().promised() as f64);
+                return self.perform(actions);
+            }
+            CheckoutRequest::Peer { from, message } => {
+                let actions = self.core.step(Event::Receive { from, message });
+                return self.perform(actions);
             }
             CheckoutRequest::PlaceOrder { user, key } => {
-                CheckoutReply::Placed(self.place_order(&user, &key).await?)
+                return self.place_order(user, key, reply).await;
             }
             CheckoutRequest::SetStock { product_id, stock } => {
-                CheckoutReply::StockSet(self.set_stock(product_id, stock).await?)
+                let waiting = Waiting::Stock(reply, product_id, stock);
+                return self.propose(Proposal::SetStock { product_id, stock }, waiting);
+            }
+            CheckoutRequest::ChangeVoters(change) => {
+                return self.propose(Proposal::Voters(change), Waiting::Voters(reply));
             }
             CheckoutRequest::Orders { user } => CheckoutReply::Orders(match user {
-                Some(user) => self.book.orders_of(&user).cloned().collect(),
-                None => self.book.orders().to_vec(),
+                Some(user) => self.core.book().orders_of(&user).cloned().collect(),
+                None => self.core.book().orders().to_vec(),
             }),
             CheckoutRequest::SetPayment(settings) => {
                 *self.payment.lock() = settings;
@@ -236,64 +244,67 @@ impl CheckoutReplica {
                 CheckoutReply::Done(Ok(()))
             }
             CheckoutRequest::Status => CheckoutReply::Status(self.status()),
-            CheckoutRequest::ChangeVoters(_) => CheckoutReply::Voters(Err(
-                CheckoutFailure::Unavailable("voter changes are not implemented yet".into()),
-            )),
-            CheckoutRequest::Prepare { epoch } => {
-                let (reply, persist) = self.log.promise(epoch);
-                self.persist(persist)?;
-                if matches!(reply, super::log::PromiseReply::Promised { .. }) {
-                    self.deposed(epoch);
-                }
-                CheckoutReply::Promise(reply)
-            }
-            CheckoutRequest::Fetch { from } => {
-                CheckoutReply::Entries(self.log.entries_from(from).to_vec())
-            }
-            CheckoutRequest::Append(append) => {
-                let (reply, persist) = self.log.append(&append);
-                self.persist(persist)?;
-                if !matches!(reply, super::log::AppendReply::Stale { .. }) {
-                    if append.owner != self.node {
-                        self.deposed(append.epoch);
-                    }
-                    self.follow(append.owner.clone(), append.epoch);
-                    self.apply_committed();
-                }
-                CheckoutReply::Appended(reply)
-            }
         };
-        Ok(Some(answer))
+        remote::answer(reply, answer);
+        Ok(())
     }
 
-    /// Records that `owner` leads in `epoch`.
-    fn follow(&mut self, owner: String, epoch: u64) {
-        if self.owner.as_ref() != Some(&(owner.clone(), epoch)) {
-            tracing::info!(node = %self.node, %owner, epoch, "following checkout owner");
-            self.owner_since_ms = unix_ms_now();
+    /// Hands `proposal` to the core; `waiting` is answered when it commits
+    /// or fails.
+    pub(super) fn propose(
+        &mut self,
+        proposal: Proposal,
+        waiting: Waiting,
+    ) -> Result<(), ActorProcessingErr> {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.waiting.insert(id, waiting);
+        let actions = self.core.step(Event::Propose { id, proposal });
+        self.perform(actions)
+    }
+
+    /// Tells the core which members it reaches, oldest first, if that changed.
+    fn feed_membership(&mut self) -> Result<(), ActorProcessingErr> {
+        let mut members = candidates(&self.view.borrow());
+        members.sort_by(|a, b| (a.incarnation, &a.name).cmp(&(b.incarnation, &b.name)));
+        let reachable: Vec<String> = members.into_iter().map(|member| member.name).collect();
+        if reachable == self.fed_reachable {
+            return Ok(());
         }
-        self.failover_started = None;
-        self.owner = Some((owner, epoch));
-        self.owner_heard = Instant::now();
-        self.owner_heard_ms = unix_ms_now();
-        self.owner_lost = false;
+        self.fed_reachable = reachable.clone();
+        let actions = self.core.step(Event::Membership { reachable });
+        self.perform(actions)
     }
 
-    /// A higher epoch exists: stop acting as owner.
-    pub(super) fn deposed(&mut self, epoch: u64) {
-        if let Role::Owner { epoch: mine, .. } = self.role {
-            if epoch > mine {
-                tracing::warn!(node = %self.node, epoch = mine, newer = epoch, "checkout owner deposed by a newer epoch");
-                self.role = Role::Follower;
-                self.owner = None;
-                self.ownerless_since = Instant::now();
+    /// Performs the core's actions in order; a journal error fails the
+    /// actor (its supervisor restarts it from the journal).
+    fn perform(&mut self, actions: Vec<Action>) -> Result<(), ActorProcessingErr> {
+        for action in actions {
+            match action {
+                Action::Persist(persist) => self.persist(persist)?,
+                Action::Send { to, message } => {
+                    let replica = directory::members_on::<CheckoutProtocol>(CHECKOUT_GROUP, &to)
+                        .into_iter()
+                        .next();
+                    if let Some(replica) = replica {
+                        let from = self.node.clone();
+                        let _ = remote::cast(&replica, CheckoutRequest::Peer { from, message });
+                    }
+                }
+                Action::Reply { id, outcome } => {
+                    if let Some(waiting) = self.waiting.remove(&id) {
+                        self.answer(waiting, outcome);
+                    }
+                }
+                Action::Committed(entries) => self.committed(&entries),
+                Action::RoleChanged(change) => self.role_changed(change),
             }
         }
+        self.voters.set(self.core.voters().clone());
+        Ok(())
     }
 
-    /// Makes `persist` durable; an error fails the actor (its supervisor
-    /// restarts it from the journal).
-    pub(super) fn persist(&mut self, persist: Persist<Record>) -> Result<(), ActorProcessingErr> {
+    fn persist(&mut self, persist: Persist<Record>) -> Result<(), ActorProcessingErr> {
         match persist {
             Persist::Nothing => {}
             Persist::Promise(epoch) => {
@@ -308,8 +319,9 @@ impl CheckoutReplica {
                         record: codec::encode_tagged(RECORD_TAG, &entry.record)?,
                     });
                 }
+                let promised = self.core.log().promised();
                 tokio::task::block_in_place(|| {
-                    self.journal.set_promised_epoch(self.log.promised())?;
+                    self.journal.set_promised_epoch(promised)?;
                     self.journal.replace_from(from, &stored)
                 })?;
             }
@@ -317,118 +329,134 @@ impl CheckoutReplica {
         Ok(())
     }
 
-    /// Applies newly committed records to the order book.
-    ///
-    /// The owner also carries out what follows from each newly committed
-    /// order (clearing the cart, publishing stock), whoever appended it:
-    /// an order inherited through a failover gets the same follow-up as
-    /// one placed here.
-    pub(super) fn apply_committed(&mut self) {
-        let commit = self.log.commit();
-        if commit <= self.applied {
-            return;
-        }
-        let mut committed_orders = Vec::new();
-        for entry in &self.log.entries()[self.applied as usize..commit as usize] {
-            self.book.apply(&entry.record);
-            if let Record::Order(order) = &entry.record {
-                committed_orders.push(order.clone());
-            }
-        }
-        self.applied = commit;
-        if matches!(self.role, Role::Owner { .. }) {
-            for order in &committed_orders {
-                self.after_commit(order);
-            }
-        }
+    /// Records the commit hint; the owner follows up every committed order
+    /// (cart, stock), whoever appended it.
+    fn committed(&mut self, entries: &[Entry<Record>]) {
+        let Some(last) = entries.last() else { return };
         let journal = &self.journal;
         // A lagging commit hint only delays a restarted node's view of
         // orders; it is not needed for safety.
-        if let Err(err) = tokio::task::block_in_place(|| journal.set_commit_index(commit)) {
+        if let Err(err) = tokio::task::block_in_place(|| journal.set_commit_index(last.index)) {
             tracing::warn!(error = %err, "cannot record the commit index");
+        }
+        if self.core.owned_epoch().is_none() {
+            return;
+        }
+        for entry in entries {
+            if let Record::Order(order) = &entry.record {
+                self.after_commit(order);
+            }
         }
     }
 
-    /// The preferred owner and standby among reachable members.
-    pub(super) fn preference(view: &MembershipView) -> (Option<String>, Option<String>) {
-        let manifest = Manifest::new().singleton("checkout");
-        let assignments = assign(&manifest, &candidates(view));
-        (
-            assignments.owner("checkout").map(str::to_string),
-            assignments.standby("checkout").map(str::to_string),
-        )
+    fn role_changed(&mut self, change: RoleChange) {
+        match &change {
+            RoleChange::Candidate { epoch } => {
+                tracing::info!(node = %self.node, epoch, "asking for checkout ownership");
+            }
+            RoleChange::Owner { epoch } => {
+                tracing::info!(node = %self.node, epoch, "checkout owner promoted");
+            }
+            RoleChange::Active { epoch } => {
+                self.owner_since_ms = unix_ms_now();
+                tracing::info!(node = %self.node, epoch, "checkout owner active");
+                if let Some(started) = self.failover_started.take() {
+                    metrics::counter!("bazaar_checkout_failovers_total").increment(1);
+                    metrics::histogram!("bazaar_checkout_failover_duration_seconds")
+                        .record(started.elapsed().as_secs_f64());
+                }
+            }
+            RoleChange::Following { owner, epoch } => {
+                self.owner_since_ms = unix_ms_now();
+                self.failover_started = None;
+                tracing::info!(node = %self.node, %owner, epoch, "following checkout owner");
+            }
+            RoleChange::Ownerless { why } => {
+                if *why == "owner down" {
+                    self.failover_started.get_or_insert_with(Instant::now);
+                }
+                tracing::warn!(node = %self.node, reason = why, "no checkout owner");
+            }
+        }
     }
 
     fn status(&self) -> CheckoutStatus {
-        let view = self.view.borrow().clone();
-        let (preferred, standby) = Self::preference(&view);
-        let (role, owner) = match &self.role {
-            Role::Owner { active: true, .. } => ("owner", Some(self.node.clone())),
-            Role::Owner { .. } => ("candidate", None),
-            Role::Follower => (
-                "follower",
-                self.owner.as_ref().map(|(owner, _)| owner.clone()),
+        let voter = self.core.is_voter();
+        let (role, owner) = match self.core.owned_epoch() {
+            Some((_, true)) => ("owner", Some(self.node.clone())),
+            Some((_, false)) => ("candidate", None),
+            None if self.core.candidate_epoch().is_some() => ("candidate", None),
+            None => (
+                if voter { "follower" } else { "learner" },
+                self.core.owner().map(|(owner, _)| owner.to_string()),
             ),
         };
-        let standby = match owner.as_deref() {
-            Some(owner) if standby.as_deref() == Some(owner) => preferred,
-            _ => standby,
-        };
+        let standby = self.core.standby(owner.as_deref()).map(str::to_string);
         CheckoutStatus {
             node: self.node.clone(),
             role: role.to_string(),
             owner,
             standby,
-            epoch: self.log.promised(),
-            log_length: self.log.last().0,
-            commit_index: self.log.commit(),
+            epoch: self.core.log().promised(),
+            log_length: self.core.log().last().0,
+            commit_index: self.core.log().commit(),
             since_ms: self.owner_since_ms,
-            voters: Vec::new(),
+            voters: self.core.voters().iter().cloned().collect(),
         }
     }
 
-    /// Periodic work: follow or elect an owner; as owner, replicate.
-    async fn tick(&mut self) -> Result<(), ActorProcessingErr> {
-        metrics::gauge!("bazaar_checkout_epoch").set(self.log.promised() as f64);
-        let view = self.view.borrow().clone();
-        if let Role::Owner { .. } = self.role {
-            if !view.has_quorum() {
-                tracing::warn!(node = %self.node, "checkout owner lost quorum, stepping down");
-                self.role = Role::Follower;
-                self.owner = None;
-                self.ownerless_since = Instant::now();
-                return Ok(());
+    /// Answers a waiting client with what its proposal gave.
+    fn answer(&self, waiting: Waiting, outcome: Result<Outcome, CheckoutFailure>) {
+        match (waiting, outcome) {
+            (Waiting::Order(reply), Ok(Outcome::Order { order, created })) => {
+                if created {
+                    tracing::info!(node = %self.node, order = %order.order_id, user = %order.user, total_cents = order.total_cents, "order confirmed");
+                    metrics::counter!("bazaar_orders_confirmed_total").increment(1);
+                }
+                // The buyer sees its cart without the bought items once it
+                // has the acknowledgement (`after_commit` repeats it, a no-op).
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(
+                        super::orders::SETTLE_TIMEOUT,
+                        super::orders::settle_cart(&order),
+                    )
+                    .await;
+                    remote::answer(reply, CheckoutReply::Placed(Ok((order, created))));
+                });
             }
-            return self.replicate().await.map(|_| ());
-        }
-        if let Some((owner, _)) = &self.owner {
-            // Down only counts if it was decided after the owner's last
-            // append: a node resuming from a freeze marks everyone down,
-            // then hears the owner before its view catches up.
-            let member = view.members.get(owner);
-            let reachable = member.is_some_and(|member| member.state.is_reachable());
-            let down_after_heard =
-                member.is_some_and(|member| !reachable && member.since_ms >= self.owner_heard_ms);
-            let silent = self.owner_heard.elapsed() >= OWNER_SILENCE;
-            if down_after_heard || silent {
-                tracing::warn!(node = %self.node, %owner, reachable, "checkout owner lost");
-                self.owner_lost = down_after_heard;
-                self.failover_started.get_or_insert_with(Instant::now);
-                self.owner = None;
-                self.ownerless_since = Instant::now();
+            (Waiting::Order(reply), outcome) => {
+                remote::answer(reply, CheckoutReply::Placed(Err(failure(outcome))));
+            }
+            (Waiting::Stock(reply, product_id, stock), Ok(Outcome::Stock)) => {
+                let publisher = self.publisher.clone();
+                tokio::spawn(async move {
+                    let published = publisher
+                        .publish_and_wait(vec![(product_id, stock)], super::orders::PUBLISH_TIMEOUT)
+                        .await;
+                    let product = published
+                        .into_iter()
+                        .find(|product| product.id == product_id);
+                    remote::answer(reply, CheckoutReply::StockSet(Ok(product)));
+                });
+            }
+            (Waiting::Stock(reply, ..), outcome) => {
+                remote::answer(reply, CheckoutReply::StockSet(Err(failure(outcome))));
+            }
+            (Waiting::Voters(reply), Ok(Outcome::Voters(voters))) => {
+                tracing::info!(node = %self.node, ?voters, "checkout voters changed");
+                remote::answer(reply, CheckoutReply::Voters(Ok(voters)));
+            }
+            (Waiting::Voters(reply), outcome) => {
+                remote::answer(reply, CheckoutReply::Voters(Err(failure(outcome))));
             }
         }
-        if self.owner.is_some() || !view.has_quorum() {
-            return Ok(());
-        }
-        let (preferred, _) = Self::preference(&view);
-        let waited = self.ownerless_since.elapsed();
-        let preferred_here = preferred.as_deref() == Some(self.node.as_str());
-        let due = (preferred_here && (self.owner_lost || waited >= PROMOTE_GRACE))
-            || waited >= PROMOTE_FALLBACK;
-        if due {
-            self.promote(&view).await?;
-        }
-        Ok(())
+    }
+}
+
+/// The failure of an outcome that is not what its request expects.
+fn failure(outcome: Result<Outcome, CheckoutFailure>) -> CheckoutFailure {
+    match outcome {
+        Err(failure) => failure,
+        Ok(other) => CheckoutFailure::Unavailable(format!("unexpected outcome {other:?}")),
     }
 }

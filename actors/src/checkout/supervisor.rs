@@ -39,6 +39,7 @@ pub fn checkout_supervisor(ctx: &ServiceContext) -> SupervisorSpec {
             node: replica_ctx.node.clone(),
             data_dir: replica_ctx.data_dir.clone(),
             view: replica_ctx.view.clone(),
+            voters: replica_ctx.voters.clone(),
             payment: replica_payment.clone(),
             base_stock: base_stock.clone(),
         };

@@ -142,7 +142,10 @@ mod tests {
         assert!(rule.is_quorum(&voters, &set(&["n1", "n3"])));
         let stored = [("n1", 9), ("n2", 4), ("n4", 12), ("n5", 12)];
         let stored: Vec<(String, u64)> = stored.iter().map(|(n, i)| (n.to_string(), *i)).collect();
-        assert_eq!(rule.quorum_index(&voters, stored.iter().map(|(n, i)| (n, *i))), 4);
+        assert_eq!(
+            rule.quorum_index(&voters, stored.iter().map(|(n, i)| (n, *i))),
+            4
+        );
     }
 
     #[test]

@@ -111,9 +111,9 @@ fn an_owner_commits_with_a_majority_of_voters_and_learners_follow() {
         .map(|(to, m)| ("n1".to_string(), to, m))
         .collect();
     let replies = settle(&mut nodes, queue);
-    assert!(replies
-        .iter()
-        .any(|a| matches!(a, Action::Reply { id: 1, outcome: Ok(Outcome::Voters(v)) } if v.len() == 4)));
+    assert!(replies.iter().any(
+        |a| matches!(a, Action::Reply { id: 1, outcome: Ok(Outcome::Voters(v)) } if v.len() == 4)
+    ));
     let expected: BTreeSet<String> = names.iter().map(|n| n.to_string()).collect();
     assert_eq!(nodes[0].voters(), &expected);
 }

@@ -46,7 +46,11 @@ impl Checker {
     }
 
     /// A client was told `order` is confirmed.
-    pub fn acknowledged(&mut self, order: &Order, owners: &[&CheckoutNode]) -> Result<(), Violation> {
+    pub fn acknowledged(
+        &mut self,
+        order: &Order,
+        owners: &[&CheckoutNode],
+    ) -> Result<(), Violation> {
         let index = order_index(order)?;
         let key = (order.user.clone(), order.idempotency_key.clone());
         if let Some(earlier) = self.acks.get(&key) {

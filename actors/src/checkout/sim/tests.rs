@@ -11,14 +11,20 @@ use super::{run, Shape};
 const DEFAULT_SEEDS: u64 = 1_500;
 
 fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().and_then(|value| value.parse().ok())
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
 }
 
 /// The cluster shape of a seed: 3 to 7 nodes, 3 or 5 voters (never more
 /// than the nodes), so that most runs have learners.
 fn shape_of(seed: u64) -> Shape {
     let nodes = 3 + (seed % 5) as usize;
-    let voters = if nodes >= 5 && (seed / 5) % 2 == 1 { 5 } else { 3 };
+    let voters = if nodes >= 5 && (seed / 5) % 2 == 1 {
+        5
+    } else {
+        3
+    };
     Shape {
         nodes,
         voters,
@@ -28,7 +34,9 @@ fn shape_of(seed: u64) -> Shape {
 }
 
 fn replay_hint(seed: u64) -> String {
-    format!("replay: BAZAAR_SIM_SEED={seed} cargo test -p bazaar-actors checkout::sim -- --nocapture")
+    format!(
+        "replay: BAZAAR_SIM_SEED={seed} cargo test -p bazaar-actors checkout::sim -- --nocapture"
+    )
 }
 
 #[test]
@@ -56,8 +64,14 @@ fn seeded_schedules_keep_every_invariant() {
             ),
         }
     }
-    println!("{} seeds, {events} events, {acks} orders acknowledged", seeds.len());
-    assert!(acks > 0, "no order was ever acknowledged: the runs prove nothing");
+    println!(
+        "{} seeds, {events} events, {acks} orders acknowledged",
+        seeds.len()
+    );
+    assert!(
+        acks > 0,
+        "no order was ever acknowledged: the runs prove nothing"
+    );
 }
 
 /// The rule checkout had before voters: everyone votes, a quorum is a
@@ -73,7 +87,9 @@ fn the_simulator_catches_the_old_majority_of_whoever_is_reachable_rule() {
             rule: QuorumRule::AnyOfExpected(3),
             fault_ms: 6_000,
         };
-        run(seed, &shape).err().map(|(violation, _)| (seed, violation))
+        run(seed, &shape)
+            .err()
+            .map(|(violation, _)| (seed, violation))
     });
     let (seed, violation) = found.expect("the old rule went uncaught in 500 seeds");
     println!("old rule caught at seed {seed}: {}", violation.0);

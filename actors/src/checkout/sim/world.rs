@@ -50,11 +50,23 @@ const TRACE: usize = 60;
 
 #[derive(Debug)]
 enum Due {
-    Deliver { from: usize, to: usize, message: Message },
+    Deliver {
+        from: usize,
+        to: usize,
+        message: Message,
+    },
     Tick(usize),
     View(usize, Vec<String>),
-    Propose { node: usize, id: u64, proposal: Proposal },
-    Answer { client: usize, id: u64, outcome: Result<Outcome, CheckoutFailure> },
+    Propose {
+        node: usize,
+        id: u64,
+        proposal: Proposal,
+    },
+    Answer {
+        client: usize,
+        id: u64,
+        outcome: Result<Outcome, CheckoutFailure>,
+    },
     Client(usize),
     Nemesis,
     Restart(usize),
@@ -193,7 +205,10 @@ impl World {
                 if self.cut.contains(&(from, to)) {
                     return Ok(());
                 }
-                self.note(format!("{} -> {}: {message:?}", self.names[from], self.names[to]));
+                self.note(format!(
+                    "{} -> {}: {message:?}",
+                    self.names[from], self.names[to]
+                ));
                 let from = self.names[from].clone();
                 self.step(to, |node| node.step(Event::Receive { from, message }))
             }
@@ -210,7 +225,11 @@ impl World {
             Due::Propose { node, id, proposal } => {
                 self.step(node, |n| n.step(Event::Propose { id, proposal }))
             }
-            Due::Answer { client, id, outcome } => self.answer(client, id, outcome),
+            Due::Answer {
+                client,
+                id,
+                outcome,
+            } => self.answer(client, id, outcome),
             Due::Client(client) => {
                 self.attempt(client);
                 Ok(())
@@ -271,13 +290,24 @@ impl World {
                 }
             }
             Action::Send { to, message } => {
-                let to = self.names.iter().position(|n| *n == to).expect("known node");
+                let to = self
+                    .names
+                    .iter()
+                    .position(|n| *n == to)
+                    .expect("known node");
                 self.transmit(node, to, message);
             }
             Action::Reply { id, outcome } => {
                 if let Some(&client) = self.ids.get(&id) {
                     let delay = self.rng.random_range(1..10);
-                    self.at(delay, Due::Answer { client, id, outcome });
+                    self.at(
+                        delay,
+                        Due::Answer {
+                            client,
+                            id,
+                            outcome,
+                        },
+                    );
                 }
             }
             Action::Committed(entries) => {
@@ -297,7 +327,11 @@ impl World {
         if self.cut.contains(&(from, to)) || (self.faults && self.rng.random_bool(0.02)) {
             return;
         }
-        let copies = if self.faults && self.rng.random_bool(0.02) { 2 } else { 1 };
+        let copies = if self.faults && self.rng.random_bool(0.02) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
             let delay = if self.faults && self.rng.random_bool(0.1) {
                 self.rng.random_range(10..300)
@@ -345,11 +379,14 @@ impl World {
         self.at(delay, Due::Propose { node, id, proposal });
         // Timeouts are checked by a later attempt: an attempt still current
         // after the timeout is retried.
-        self.at(CLIENT_TIMEOUT_MS, Due::Answer {
-            client,
-            id,
-            outcome: Err(CheckoutFailure::Unavailable("client timeout".into())),
-        });
+        self.at(
+            CLIENT_TIMEOUT_MS,
+            Due::Answer {
+                client,
+                id,
+                outcome: Err(CheckoutFailure::Unavailable("client timeout".into())),
+            },
+        );
     }
 
     fn answer(
@@ -445,7 +482,10 @@ impl World {
 
     fn change_voters(&mut self) {
         let Some(owner) = self.owner() else { return };
-        let voters = self.nodes[owner].as_ref().map(|n| n.voters().clone()).unwrap_or_default();
+        let voters = self.nodes[owner]
+            .as_ref()
+            .map(|n| n.voters().clone())
+            .unwrap_or_default();
         let learners: Vec<&String> = self.names.iter().filter(|n| !voters.contains(*n)).collect();
         let change = if (self.rng.random_bool(0.5) || voters.len() <= 2) && !learners.is_empty() {
             VoterChange::Add(learners[self.rng.random_range(0..learners.len())].clone())
@@ -456,7 +496,14 @@ impl World {
         self.note(format!("nemesis: {change:?} at {}", self.names[owner]));
         self.next_id += 1;
         let (id, proposal) = (self.next_id, Proposal::Voters(change));
-        self.at(1, Due::Propose { node: owner, id, proposal });
+        self.at(
+            1,
+            Due::Propose {
+                node: owner,
+                id,
+                proposal,
+            },
+        );
     }
 
     fn crash(&mut self, node: usize) {
@@ -481,7 +528,14 @@ impl World {
             bootstrap_voters: voters,
             rule: self.shape.rule.clone(),
         };
-        let core = CheckoutNode::restore(config, disk.promised, disk.entries, disk.commit, stock(), self.now);
+        let core = CheckoutNode::restore(
+            config,
+            disk.promised,
+            disk.entries,
+            disk.commit,
+            stock(),
+            self.now,
+        );
         self.checker.restarted(&core);
         self.nodes[node] = Some(core);
         self.note(format!("{} restarted", self.names[node]));
