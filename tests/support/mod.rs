@@ -32,13 +32,17 @@
 //! [`orderer`] keeps buying in the background while a test breaks the
 //! cluster, and [`order_audit`] checks orders against what was acknowledged.
 //! [`up`] runs a whole `bazaar up` instead of single nodes.
+//! [`netns`] runs nodes in network namespaces on a bridge, and
+//! [`firewall`] cuts the network between them with nftables.
 
 // Each test binary that includes this module uses a subset of it.
 #![allow(dead_code, unused_imports)]
 
 mod cart_http;
 mod checkout_http;
+mod firewall;
 mod http;
+mod netns;
 mod node;
 mod order_audit;
 mod orderer;
@@ -62,8 +66,13 @@ use nix::sys::signal::Signal;
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::Value;
 
-pub use checkout_http::{unix_ms, CheckoutView, CHECKOUT_TIMEOUT};
+pub use checkout_http::{
+    add_to_cart_at, cart_items_at, checkout_at, unix_ms, user_request, Call, CheckoutView,
+    CHECKOUT_TIMEOUT, STATUS_TIMEOUT,
+};
+pub use firewall::{Firewall, Flapper};
 pub use http::{http_get, http_get_within, http_post, http_put, HTTP_TIMEOUT, WRITE_TIMEOUT};
+pub use netns::{checkout_view_at, NetnsCluster};
 pub use order_audit::{
     expect_stock, order_key, order_problems, restock, settled_orders, stock_after,
     stocked_products, Product, SETTLE_TIMEOUT,
@@ -223,6 +232,7 @@ impl TestCluster {
                         .flat_map(|(_, flags)| flags.clone())
                         .collect(),
                     env: options.env.clone(),
+                    netns: None,
                     child: None,
                 }
             })

@@ -36,6 +36,8 @@ pub(super) struct Node {
     pub(super) flags: Vec<String>,
     /// Extra environment variables, set after the others.
     pub(super) env: Vec<(String, String)>,
+    /// Network namespace to run in (through `ip netns exec`), if any.
+    pub(super) netns: Option<String>,
     /// The running process, `None` before the first start and after a kill.
     pub(super) child: Option<Child>,
 }
@@ -55,7 +57,16 @@ impl Node {
             .open(self.log_path())
             .expect("open node log");
         let log_err = log.try_clone().expect("clone node log handle");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_bazaar"));
+        // `ip netns exec` execs the node in place, so the child is the node.
+        let mut command = match &self.netns {
+            Some(namespace) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", namespace]);
+                command.arg(env!("CARGO_BIN_EXE_bazaar"));
+                command
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_bazaar")),
+        };
         command
             .arg("node")
             .args(["--name", &self.name])
