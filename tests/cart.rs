@@ -6,7 +6,11 @@
 //!   `Idempotency-Key` is applied once;
 //! - an acknowledged cart survives the SIGKILL of the node owning its
 //!   shard: the other gateways serve it complete within a few seconds,
-//!   changes keep working, and the owner that comes back serves it too.
+//!   changes keep working, and the owner that comes back serves it too;
+//! - a node whose view does not reach a majority of the voters refuses
+//!   every cart request at once (503 with `Retry-After` in under
+//!   [`REFUSAL_BUDGET`]), even while it still has a membership quorum of
+//!   `--expect`, and serves again once the voters are back.
 //!
 //! Timings are printed (`cargo test --test cart -- --nocapture`).
 
@@ -15,12 +19,16 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::{TestCluster, DEMO_PASSWORD};
+use support::{Options, TestCluster, DEMO_PASSWORD};
 
 /// Time a fresh cluster gets to be up and ready everywhere.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// Time the survivors get to serve a dead owner's carts.
 const FAILOVER_TIMEOUT: Duration = Duration::from_secs(8);
+/// Time a node gets to declare frozen peers down.
+const DOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a refusal without a majority may take, HTTP round trip included.
+const REFUSAL_BUDGET: Duration = Duration::from_millis(100);
 
 /// Starts a 3-node cluster and waits until every node is up and ready.
 fn ready_cluster() -> TestCluster {
@@ -68,6 +76,47 @@ fn cart_owner(cluster: &TestCluster, i: usize, user: &str) -> Option<String> {
         .find(|s| s["shard"].as_u64() == Some(u64::from(shard)))
         .and_then(|s| s["owner"].as_str())
         .map(str::to_string)
+}
+
+/// Whether node `observer` reports every node of `members` down.
+fn sees_down(cluster: &TestCluster, observer: usize, members: &[usize]) -> bool {
+    members
+        .iter()
+        .all(|&m| cluster.state_of(observer, m).as_deref() == Some("down"))
+}
+
+/// Sends a cart request to node `i` that must be refused at once: asserts
+/// a 503 with `Retry-After` within [`REFUSAL_BUDGET`]; returns the time.
+fn refused_at_once(cluster: &TestCluster, i: usize, token: &str, change: bool) -> Duration {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(FAILOVER_TIMEOUT)
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("http client");
+    let url = format!("http://{}/api/cart", cluster.http_addr(i));
+    let request = if change {
+        client
+            .post(format!("{url}/items"))
+            .json(&json!({ "product_id": 1, "quantity": 1 }))
+    } else {
+        client.get(url)
+    };
+    let started = Instant::now();
+    let response = request
+        .bearer_auth(token)
+        .send()
+        .unwrap_or_else(|e| panic!("n{i}: no answer: {e}"));
+    let took = started.elapsed();
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get("retry-after").cloned();
+    let body = response.text().unwrap_or_default();
+    assert_eq!(status, 503, "n{i} served a cart without a majority: {body}");
+    assert!(retry_after.is_some(), "n{i}: a 503 without Retry-After");
+    assert!(
+        took < REFUSAL_BUDGET,
+        "n{i}: the refusal took {took:?}: {body}"
+    );
+    took
 }
 
 #[test]
@@ -273,4 +322,101 @@ fn a_cart_survives_a_frozen_owner() {
         cluster.add_to_cart(frozen, &token, 23, 1, None),
     );
     assert_eq!(items(&last), [(21, 2), (22, 1), (23, 1)]);
+}
+
+#[test]
+fn a_node_cut_off_from_the_voters_refuses_carts_at_once() {
+    let cluster = ready_cluster();
+    let token = cluster.login(3, "user004", DEMO_PASSWORD);
+    ok(
+        "add before the cut",
+        cluster.add_to_cart(3, &token, 5, 1, None),
+    );
+
+    cluster.stop(1);
+    cluster.stop(2);
+    let stopped = Instant::now();
+    let took = cluster.expect_within(stopped, DOWN_TIMEOUT, "n3 sees n1 and n2 down", |c| {
+        sees_down(c, 3, &[1, 2])
+    });
+    println!("n3 sees n1 and n2 down {took:?} after the freeze");
+    let slowest = (0..5)
+        .map(|attempt| refused_at_once(&cluster, 3, &token, attempt % 2 == 0))
+        .max()
+        .expect("attempts");
+    println!("n3 refuses cart requests in at most {slowest:?}");
+
+    cluster.cont(1);
+    cluster.cont(2);
+    let resumed = Instant::now();
+    cluster.expect_within(resumed, READY_TIMEOUT, "n1, n2, n3 up again", |c| {
+        c.all_up(&[1, 2, 3])
+    });
+    // Keyed: a 503 while the shards are handed back leaves the outcome
+    // unknown, and the retry must apply the change once.
+    let mut cart = None;
+    let took = cluster.expect_within(resumed, FAILOVER_TIMEOUT, "n3 serves carts again", |c| {
+        cart = match c.add_to_cart(3, &token, 6, 1, Some("after-the-cut")) {
+            Some((200, cart)) => Some(cart),
+            _ => None,
+        };
+        cart.is_some()
+    });
+    println!("n3 serves a change {took:?} after the resume");
+    let cart = cart.expect("a cart");
+    assert_eq!(
+        items(&cart),
+        [(5, 1), (6, 1)],
+        "a refused change was applied"
+    );
+    assert_eq!(cart["version"], 2);
+}
+
+#[test]
+fn a_node_seeing_a_minority_of_the_voters_refuses_carts_at_once() {
+    // More nodes than --expect: n3 and n4 keep a membership quorum (2 of
+    // 3) without n1 and n2, but only one voter of three.
+    let cluster = TestCluster::start_with(4, Options::default().expect(3).voters(&[1, 2, 3]));
+    let all = [1, 2, 3, 4];
+    cluster.expect_within(Instant::now(), READY_TIMEOUT, "4 nodes up and ready", |c| {
+        c.all_up(&all) && c.all_ready(&all)
+    });
+    let tokens: Vec<String> = (11..17)
+        .map(|u| cluster.login(4, &format!("user{u:03}"), DEMO_PASSWORD))
+        .collect();
+
+    cluster.stop(1);
+    cluster.stop(2);
+    let stopped = Instant::now();
+    let took = cluster.expect_within(stopped, DOWN_TIMEOUT, "n3, n4 see n1 and n2 down", |c| {
+        sees_down(c, 3, &[1, 2]) && sees_down(c, 4, &[1, 2])
+    });
+    println!("n3 and n4 see n1 and n2 down {took:?} after the freeze");
+    let view = cluster.cluster_view(4).expect("n4 answers");
+    assert!(
+        view.quorum,
+        "n4 lost its membership quorum: the test shows nothing"
+    );
+
+    let mut slowest = Duration::ZERO;
+    for token in &tokens {
+        for i in [3, 4] {
+            slowest = slowest.max(refused_at_once(&cluster, i, token, true));
+        }
+    }
+    println!("n3 and n4 refuse cart changes in at most {slowest:?}");
+
+    cluster.cont(1);
+    cluster.cont(2);
+    let resumed = Instant::now();
+    cluster.expect_within(resumed, READY_TIMEOUT, "4 nodes up again", |c| {
+        c.all_up(&all)
+    });
+    let took = cluster.expect_within(resumed, FAILOVER_TIMEOUT, "n4 serves carts again", |c| {
+        matches!(
+            c.add_to_cart(4, &tokens[0], 8, 1, Some("after")),
+            Some((200, _))
+        )
+    });
+    println!("n4 serves a change {took:?} after the resume");
 }

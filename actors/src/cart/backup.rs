@@ -3,20 +3,21 @@
 //! owner catching up (`ShardState`). It never calls another actor, so an
 //! owner waiting for it cannot be waiting on itself.
 //!
-//! It refuses copies of a shard that this node owns in its own view (with a
-//! quorum): two nodes that both believe they own a shard, while their views
-//! disagree, cannot both get changes acknowledged through each other.
+//! It keeps copies only from the node that owns the shard in this node's
+//! own view, and only while that view reaches a majority of the voters
+//! ([`serving::backup_check`]): two nodes that both believe they own a
+//! shard, while their views disagree (or a bridge node sees both sides of
+//! a partition), cannot both get changes acknowledged through it.
 
 use std::sync::Arc;
 
-use bazaar_cluster::MembershipView;
+use bazaar_cluster::{MembershipView, Voters};
 use ractor::ActorProcessingErr;
 use tokio::sync::watch;
 
-use super::placement;
 use super::protocol::{CartProtocol, CartReply, CartRequest, CART_BACKUP_GROUP};
+use super::serving;
 use super::store::CartStore;
-use crate::host::manifest::CART;
 use crate::service_actor::ServiceWorker;
 
 /// Start arguments of the backup actor.
@@ -27,6 +28,9 @@ pub struct CartBackupArgs {
     pub store: Arc<CartStore>,
     /// This node's membership view.
     pub view: watch::Receiver<MembershipView>,
+    /// The voter set: copies are kept only while the view reaches a
+    /// majority of it.
+    pub voters: Voters,
 }
 
 /// The cart backup actor of a node.
@@ -46,13 +50,21 @@ impl ServiceWorker for CartBackup {
         request: CartRequest,
     ) -> Result<CartReply, ActorProcessingErr> {
         Ok(match request {
-            CartRequest::Replicate { shard, carts } => {
-                if owns(state, shard) {
-                    tracing::debug!(node = %state.node, shard, "refusing copies of an owned cart shard");
-                    CartReply::Unavailable(format!("{} owns cart shard {shard}", state.node))
-                } else {
-                    let conflicts = state.store.keep_backup(shard, carts);
-                    CartReply::Replicated { conflicts }
+            CartRequest::Replicate {
+                owner,
+                shard,
+                carts,
+            } => {
+                let view = state.view.borrow().clone();
+                match serving::backup_check(&state.node, shard, &owner, &view, &state.voters) {
+                    Ok(()) => {
+                        let conflicts = state.store.keep_backup(shard, carts);
+                        CartReply::Replicated { conflicts }
+                    }
+                    Err(reason) => {
+                        tracing::debug!(node = %state.node, shard, %owner, %reason, "cart copies refused");
+                        CartReply::Unavailable(reason)
+                    }
                 }
             }
             CartRequest::ShardState { shard } => {
@@ -63,14 +75,4 @@ impl ServiceWorker for CartBackup {
             }
         })
     }
-}
-
-/// Whether this node owns `shard` in its view, with a quorum.
-fn owns(state: &CartBackupArgs, shard: u32) -> bool {
-    let view = state.view.borrow().clone();
-    view.has_quorum()
-        && placement(&view)
-            .shard_map(CART)
-            .iter()
-            .any(|holders| holders.shard == shard && holders.owner == state.node)
 }

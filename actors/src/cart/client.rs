@@ -10,6 +10,15 @@
 //! `Unavailable` (backup not confirming, shard being handed over), and it
 //! follows `NotOwner` answers to the owner they name. Only the last error
 //! is reported.
+//!
+//! One answer is not retried: `NoMajority` from this node's own workers.
+//! This node's view then does not reach a majority of the voters, so no
+//! node it can reach serves carts, and waiting would only turn a refusal
+//! into a slow one: the client fails at once (the gateway answers 503 with
+//! `Retry-After`). `NoMajority` from another node only says that node is
+//! cut off; the client asks this node's workers at once, which either
+//! refuse the same way (fail at once) or name an owner to follow or wait
+//! for.
 
 use std::time::Duration;
 
@@ -135,11 +144,20 @@ impl CartClient {
         Ok(())
     }
 
+    /// This node's name, when the client has its view.
+    fn local_node(&self) -> Option<String> {
+        Some(self.view.as_ref()?.borrow().local.clone())
+    }
+
     async fn call(&self, user: &str, request: CartRequest) -> Result<Cart, CartClientError> {
         let deadline = Instant::now() + DEADLINE;
+        let local = self.local_node();
         let mut backoff = FIRST_BACKOFF;
         let mut hint: Option<String> = None;
+        // At most one redirect and one look at this node's own majority
+        // between two pauses.
         let mut redirected = false;
+        let mut asked_here = false;
         let mut last_error;
         loop {
             let computed = || owner_of(&self.view.as_ref()?.borrow(), user);
@@ -148,7 +166,7 @@ impl CartClient {
                 None => Target::Any,
             };
             let timeout = CALL_TIMEOUT.min(deadline.saturating_duration_since(Instant::now()));
-            match attempt(target, request.clone(), timeout).await {
+            match attempt(target, local.as_deref(), request.clone(), timeout).await {
                 Ok(Outcome::Done(result)) => return result,
                 Ok(Outcome::Redirect(to)) => {
                     last_error = format!("owner moved to {to}");
@@ -160,9 +178,25 @@ impl CartClient {
                         continue;
                     }
                 }
+                Ok(Outcome::NoMajority { reason, here: true }) => {
+                    tracing::debug!(%user, %reason, "cart request refused here: no majority of the voters");
+                    return Err(CartClientError::Unavailable(reason));
+                }
+                Ok(Outcome::NoMajority {
+                    reason,
+                    here: false,
+                }) => {
+                    last_error = reason;
+                    if let Some(local) = local.as_ref().filter(|_| !asked_here) {
+                        asked_here = true;
+                        hint = Some(local.clone());
+                        continue;
+                    }
+                }
                 Err(reason) => last_error = reason,
             }
             redirected = false;
+            asked_here = false;
             if Instant::now() + backoff >= deadline {
                 break;
             }
@@ -185,11 +219,20 @@ enum Outcome {
     Done(Result<Cart, CartClientError>),
     /// Another node owns the cart, as the callee sees it.
     Redirect(String),
+    /// The callee's view does not reach a majority of the voters; `here`
+    /// if the callee is this node.
+    NoMajority {
+        /// The callee's reason.
+        reason: String,
+        /// The callee runs on this node.
+        here: bool,
+    },
 }
 
-/// One call to a worker of `target`.
+/// One call to a worker of `target`; `local` is this node's name, if known.
 async fn attempt(
     target: Target,
+    local: Option<&str>,
     request: CartRequest,
     timeout: Duration,
 ) -> Result<Outcome, String> {
@@ -210,12 +253,18 @@ async fn attempt(
     let Some(worker) = worker else {
         return Err(format!("no cart worker on {asked}"));
     };
+    let here = match &target {
+        Target::Node(node) => local == Some(node.as_str()),
+        // Any worker is this node's first, if it runs one.
+        Target::Any => worker.get_id().is_local(),
+    };
     match remote::call(&worker, request, timeout).await {
         Ok(CartReply::Cart(cart)) => Ok(Outcome::Done(Ok(cart))),
         Ok(CartReply::Rejected(err)) => Ok(Outcome::Done(Err(err.into()))),
         Ok(CartReply::NotOwner { owner: Some(to) }) if to != asked => Ok(Outcome::Redirect(to)),
         Ok(CartReply::NotOwner { .. }) => Err(format!("{asked} does not own this cart")),
         Ok(CartReply::Unavailable(reason)) => Err(format!("{asked}: {reason}")),
+        Ok(CartReply::NoMajority(reason)) => Ok(Outcome::NoMajority { reason, here }),
         Ok(other) => Err(format!("unexpected reply from {asked}: {other:?}")),
         Err(err) => Err(format!("{asked}: {err}")),
     }

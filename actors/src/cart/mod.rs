@@ -30,19 +30,41 @@
 //! - a change is applied at most once per request id, wherever its retries
 //!   land (the ids of the cart's last [`model::RECENT_REQUESTS`] changes
 //!   travel with it), so "unavailable, retry" is safe;
-//! - carts are served only by a node that sees a majority of the expected
-//!   cluster: a node that restarted alone does not serve its empty state.
+//! - carts are served (changes, and reads, which must not be stale) only by
+//!   a node whose view reaches a strict majority of the voters
+//!   ([`ServiceContext::voters`](crate::context::ServiceContext), the fixed
+//!   set checkout keeps in its log), and a backup keeps copies only while
+//!   its own view reaches that majority too (`serving.rs` states the rule).
+//!   Two disjoint sides of a partition can never both reach it, however
+//!   many nodes run: at most one side acknowledges changes, the other
+//!   refuses them all. A "majority of `--expect`" could not promise that:
+//!   with more nodes than expected, both halves of a split had one;
+//! - a node without that majority refuses at once (`NoMajority`, before
+//!   any lock or call), and the [`CartClient`] does not retry a refusal
+//!   from its own node, so the gateway answers 503 with `Retry-After` in
+//!   well under 100 ms instead of after its retry deadline;
+//! - a backup keeps copies only from the node that owns the shard in the
+//!   backup's own view: of two nodes that both believe they own a shard
+//!   (their views disagree), at most one gets changes acknowledged through
+//!   a given backup. This also covers a bridge node that sees both sides
+//!   of a partition when, as with three nodes, both sides must use it as
+//!   their backup.
 //!
-//! Not guaranteed: while two nodes' views disagree (a partition, or the
-//! milliseconds after a change), both may briefly believe they own a
-//! shard. A backup refuses copies of a shard it owns itself, and a copy
-//! that is not newer than the backup's is refused and adopted by the owner,
-//! which catches most such races; what is left is last-writer-wins by
-//! version. A node frozen past failure detection and then resumed may
+//! Not guaranteed: while two nodes' views disagree (an asymmetric cut, a
+//! bridge, or the milliseconds after a change), two nodes that each reach a
+//! majority of the voters may both believe they own a shard. The backup
+//! check stops them only when they replicate to the same backup; with
+//! more nodes, two such owners with different backups may both acknowledge
+//! a change, and after the views converge the merge keeps the copy that
+//! wins by version (last writer wins): one of those changes is lost. A
+//! clean partition (every node on one side or the other) cannot cause
+//! this. A node frozen past failure detection and then resumed may
 //! answer a read from its old copy in the moment before it notices that
 //! its peers declared it down (its writes are refused by the backup).
-//! Losing the owner and the backup of a shard at once loses its carts:
-//! they are kept in memory only.
+//! A node that runs no cart (a view-only node) cannot ask its own workers
+//! whether its side has a majority, so its client retries a refusal until
+//! its deadline. Losing the owner and the backup of a shard at once loses
+//! its carts: they are kept in memory only.
 
 pub mod client;
 pub mod model;
@@ -52,6 +74,7 @@ pub mod supervisor;
 
 mod backup;
 mod owner;
+mod serving;
 mod sync;
 mod worker;
 

@@ -4,8 +4,10 @@
 //!
 //! For every request the node recomputes the shard's holders from its
 //! current membership view, then, under the shard's owner lock:
-//! 1. refuses unless it has a quorum and owns the shard (`NotOwner` names
-//!    the owner it sees, so the client can follow);
+//! 1. refuses unless its view reaches a majority of the voters and places
+//!    the shard on it ([`serving::owner_check`]): `NoMajority` at once,
+//!    before the lock, or `NotOwner` naming the owner it sees, so the
+//!    client can follow;
 //! 2. if the shard's [`SyncMark`] differs from now (holders, backup actors
 //!    or membership changed), syncs it: pulls `ShardState` from every other
 //!    reachable node running the cart and merges by version, then pushes
@@ -27,12 +29,13 @@ use std::time::Duration;
 use bazaar_cluster::directory;
 use bazaar_cluster::placement::{Assignments, ShardAssignment};
 use bazaar_cluster::remote::{self, ServiceMsg};
-use bazaar_cluster::MembershipView;
+use bazaar_cluster::{MembershipView, Voters};
 use ractor::ActorRef;
 use tokio::sync::watch;
 
 use super::model::{Applied, Cart, CartChange, RequestId};
 use super::protocol::{CartProtocol, CartReply, CartRequest, CART_BACKUP_GROUP};
+use super::serving::{self, Refusal};
 use super::store::{CartStore, SyncMark};
 use super::{placement, shard_of};
 use crate::host::manifest::CART;
@@ -61,6 +64,9 @@ pub struct Owner {
     pub store: Arc<CartStore>,
     /// This node's membership view: placement is computed from it.
     pub view: watch::Receiver<MembershipView>,
+    /// The voter set: shards are served only while the view reaches a
+    /// strict majority of it.
+    pub voters: Voters,
 }
 
 impl Owner {
@@ -79,7 +85,7 @@ impl Owner {
     /// many were synced now and how many could not be.
     pub async fn sync_owned(&self) -> (usize, usize) {
         let (view, assignments) = self.placement();
-        if !view.has_quorum() {
+        if !self.voters.reachable_majority(&view) {
             return (0, 0);
         }
         let owned: Vec<u32> = assignments
@@ -108,15 +114,12 @@ impl Owner {
         (view, assignments)
     }
 
-    /// The owner of `shard` in this node's view, if it is another node.
-    fn owner_elsewhere(&self, shard: u32) -> Option<String> {
-        let (_, assignments) = self.placement();
-        assignments
-            .shard_map(CART)
-            .into_iter()
-            .find(|holders| holders.shard == shard)
-            .map(|holders| holders.owner)
-            .filter(|owner| *owner != self.node)
+    /// The holders of `shard` if this node may serve it now (see
+    /// [`serving`]), with the view and placement it decided on.
+    fn check(&self, shard: u32) -> Result<(ShardAssignment, MembershipView, Assignments), Refusal> {
+        let (view, assignments) = self.placement();
+        let holders = serving::owner_check(&self.node, shard, &view, &assignments, &self.voters)?;
+        Ok((holders, view, assignments))
     }
 
     async fn serve(&self, user: &str, op: Op) -> CartReply {
@@ -143,7 +146,11 @@ impl Owner {
             .await;
         match outcome {
             Ok(Served::Reply { value, .. }) => value,
-            Ok(Served::NotOwner(owner)) => CartReply::NotOwner { owner },
+            Ok(Served::Refused(Refusal::NotOwner(owner))) => CartReply::NotOwner { owner },
+            Ok(Served::Refused(refusal @ Refusal::NoMajority)) => {
+                tracing::debug!(node = %self.node, %user, "cart request refused: no majority of the voters");
+                CartReply::NoMajority(refusal.reason(&self.node))
+            }
             Err(reason) => CartReply::Unavailable(reason),
         }
     }
@@ -156,29 +163,20 @@ impl Owner {
         F: FnOnce(Owner, Vec<CartActor>) -> Fut,
         Fut: std::future::Future<Output = Result<T, String>>,
     {
-        // A shard owned elsewhere is answered at once, not after its lock.
-        if let Some(owner) = self.owner_elsewhere(shard) {
-            return Ok(Served::NotOwner(Some(owner)));
+        // A refusal is answered at once, not after the shard's lock: a
+        // node without a majority never waits on anything.
+        if let Err(refusal) = self.check(shard) {
+            return Ok(Served::Refused(refusal));
         }
         let Some(mut mark) = self.store.owner_lock(shard).await else {
             return Err(format!("no cart shard {shard}"));
         };
-        // Placement is read under the lock: waiting for it may have taken
-        // a while, and the view may have moved meanwhile.
-        let (view, assignments) = self.placement();
-        if !view.has_quorum() {
-            return Err("no quorum: carts are served only with a majority".to_string());
-        }
-        let Some(holders) = assignments
-            .shard_map(CART)
-            .into_iter()
-            .find(|h| h.shard == shard)
-        else {
-            return Err(format!("cart shard {shard} is not placed"));
+        // Checked again under the lock: waiting for it may have taken a
+        // while, and the view may have moved meanwhile.
+        let (holders, view, assignments) = match self.check(shard) {
+            Ok(checked) => checked,
+            Err(refusal) => return Ok(Served::Refused(refusal)),
         };
-        if holders.owner != self.node {
-            return Ok(Served::NotOwner(Some(holders.owner)));
-        }
         let backups = resolve_backups(&holders)?;
         let wanted = SyncMark {
             backup_actors: backups.iter().map(|actor| actor.get_id()).collect(),
@@ -268,6 +266,7 @@ impl Owner {
     ) -> Result<(), String> {
         for backup in backups {
             let request = CartRequest::Replicate {
+                owner: self.node.clone(),
                 shard,
                 carts: carts.clone(),
             };
@@ -298,8 +297,9 @@ impl Owner {
 enum Served<T> {
     /// Served here; `synced` if the shard had to be synced first.
     Reply { value: T, synced: bool },
-    /// Another node owns the shard (as this node sees it).
-    NotOwner(Option<String>),
+    /// Not served here: no majority, or another node owns the shard (as
+    /// this node sees it).
+    Refused(Refusal),
 }
 
 /// The backup actor of each backup node of `holders`.

@@ -45,8 +45,11 @@ pub enum CartRequest {
         request_id: RequestId,
     },
     /// Keep these copies of the shard's carts if they are newer (backup;
-    /// answers `Replicated`).
+    /// answers `Replicated`, or `Unavailable` when the backup does not see
+    /// `owner` as the shard's owner).
     Replicate {
+        /// The node sending the copies, as the shard's owner.
+        owner: String,
         /// The shard of every cart sent.
         shard: u32,
         /// The owner's copies.
@@ -83,7 +86,11 @@ pub enum CartReply {
     },
     /// The carts of a shard held here.
     ShardState(Vec<Cart>),
-    /// Not served now (no quorum, backup unreachable, handover running);
+    /// Not served now (backup unreachable or refusing, handover running);
     /// the request may be retried with the same request id.
     Unavailable(String),
+    /// Not served: this node's view does not reach a strict majority of the
+    /// voters, so it serves no cart at all until it does. Another node on
+    /// the same side of a partition would answer the same.
+    NoMajority(String),
 }

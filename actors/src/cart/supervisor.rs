@@ -25,6 +25,7 @@ pub fn cart_supervisor(ctx: &ServiceContext) -> SupervisorSpec {
         node: ctx.node.clone(),
         store: Arc::new(CartStore::new(CART_SHARDS)),
         view: ctx.view.clone(),
+        voters: ctx.voters.clone(),
     };
     let backup = owner.clone();
     let sync = owner.clone();
@@ -34,6 +35,7 @@ pub fn cart_supervisor(ctx: &ServiceContext) -> SupervisorSpec {
                 node: backup.node.clone(),
                 store: backup.store.clone(),
                 view: backup.view.clone(),
+                voters: backup.voters.clone(),
             };
             spawn_linked(WorkerActor::<CartBackup>::default(), args, supervisor)
         }))

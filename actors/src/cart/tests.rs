@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use bazaar_cluster::{Member, MemberInfo, MemberState, MembershipView};
+use std::time::{Duration, Instant};
+
+use bazaar_cluster::{Member, MemberInfo, MemberState, MembershipView, Voters};
 use ractor::{Actor, ActorCell};
 use tokio::sync::watch;
 
@@ -17,10 +19,12 @@ use super::protocol::CartReply;
 use super::store::CartStore;
 use super::sync::CartSync;
 use super::worker::CartWorker;
-use super::{owner_of, shard_map, CartClient, CART_SHARDS};
+use super::{owner_of, shard_map, CartClient, CartClientError, CART_SHARDS};
 use crate::service_actor::WorkerActor;
 
 const USER: &str = "user001";
+/// How long a refusal without a majority may take, in one process.
+const REFUSAL_BUDGET: Duration = Duration::from_millis(100);
 
 /// A node's membership: `(name, incarnation, state)` of every member.
 type Members = Vec<(String, u64, MemberState)>;
@@ -57,17 +61,26 @@ fn view_of(local: &str, members: &Members, expected: usize) -> MembershipView {
     }
 }
 
-async fn start(name: &str, members: &Members, expected: usize) -> TestNode {
+/// A voter set of `names`.
+fn voters(names: &[&str]) -> Voters {
+    Voters::new(names.iter().map(|name| name.to_string()))
+}
+
+/// Starts node `name` seeing `members`, expecting as many as `voters`.
+async fn start(name: &str, members: &Members, voters: &Voters) -> TestNode {
+    let expected = voters.get().len();
     let (view, receiver) = watch::channel(view_of(name, members, expected));
     let owner = Owner {
         node: name.to_string(),
         store: Arc::new(CartStore::new(CART_SHARDS)),
         view: receiver,
+        voters: voters.clone(),
     };
     let backup = CartBackupArgs {
         node: owner.node.clone(),
         store: owner.store.clone(),
         view: owner.view.clone(),
+        voters: owner.voters.clone(),
     };
     let (backup, _) = Actor::spawn(None, WorkerActor::<CartBackup>::default(), backup)
         .await
@@ -101,15 +114,17 @@ impl TestNode {
     }
 }
 
-/// Three nodes named `{prefix}-a`, `-b`, `-c`, all up, expecting three.
+/// Three nodes named `{prefix}-a`, `-b`, `-c`, all up, all voters.
 async fn three(prefix: &str) -> (Vec<TestNode>, Members) {
     let members: Members = ["a", "b", "c"]
         .iter()
         .map(|n| (format!("{prefix}-{n}"), 1, MemberState::Up))
         .collect();
+    let names: Vec<&str> = members.iter().map(|(name, _, _)| name.as_str()).collect();
+    let voters = voters(&names);
     let mut nodes = Vec::new();
     for (name, _, _) in &members {
-        nodes.push(start(name, &members, 3).await);
+        nodes.push(start(name, &members, &voters).await);
     }
     (nodes, members)
 }
@@ -243,7 +258,7 @@ async fn a_restarted_owner_pulls_its_shards_before_serving() {
     // Back with an empty store and a new incarnation: it owns the shard
     // again, and must not answer from its empty store.
     down(&mut members, MemberState::Up);
-    let back = start(&name, &members, 3).await;
+    let back = start(&name, &members, &nodes[0].owner.voters).await;
     for node in &nodes {
         node.set_members(&members);
     }
@@ -262,14 +277,101 @@ async fn a_restarted_owner_pulls_its_shards_before_serving() {
 }
 
 #[tokio::test]
-async fn a_node_without_quorum_serves_no_cart() {
+async fn a_node_without_a_majority_of_voters_refuses_at_once() {
     let members: Members = vec![("lone-a".to_string(), 1, MemberState::Up)];
-    let node = start("lone-a", &members, 3).await;
+    let node = start("lone-a", &members, &voters(&["lone-a", "lone-b", "lone-c"])).await;
     match node.owner.get(USER).await {
-        CartReply::Unavailable(reason) => assert!(reason.contains("quorum"), "{reason}"),
+        CartReply::NoMajority(reason) => assert!(reason.contains("majority"), "{reason}"),
         other => panic!("a lone node answered {other:?}"),
     }
+    let started = Instant::now();
+    let refused = node.client().change(USER, add(1, 1), RequestId(1)).await;
+    let took = started.elapsed();
+    assert!(
+        matches!(refused, Err(CartClientError::Unavailable(_))),
+        "{refused:?}"
+    );
+    assert!(took < REFUSAL_BUDGET, "the refusal took {took:?}");
     node.kill().await;
+}
+
+#[tokio::test]
+async fn a_minority_refuses_at_once_through_any_of_its_nodes() {
+    // Voters a, b, c; c and the non-voter d see only each other.
+    let names = ["minor-a", "minor-b", "minor-c", "minor-d"];
+    let members: Members = names
+        .iter()
+        .map(|name| {
+            let state = if name.ends_with('a') || name.ends_with('b') {
+                MemberState::Down
+            } else {
+                MemberState::Up
+            };
+            (name.to_string(), 1, state)
+        })
+        .collect();
+    let voters = voters(&names[..3]);
+    let c = start(names[2], &members, &voters).await;
+    let d = start(names[3], &members, &voters).await;
+    // A user whose owner, as d sees it, is c: d's client asks c first.
+    let user = (0..100)
+        .map(|i| format!("user{i:03}"))
+        .find(|user| owner_of(&d.owner.view.borrow(), user).as_deref() == Some(names[2]))
+        .expect("some user is owned by c");
+    for node in [&c, &d] {
+        let started = Instant::now();
+        let refused = node.client().change(&user, add(1, 1), RequestId(1)).await;
+        let took = started.elapsed();
+        assert!(
+            matches!(refused, Err(CartClientError::Unavailable(_))),
+            "{refused:?}"
+        );
+        assert!(
+            took < REFUSAL_BUDGET,
+            "{}: the refusal took {took:?}",
+            node.owner.node
+        );
+    }
+    assert!(c.owner.store.is_empty() && d.owner.store.is_empty());
+    c.kill().await;
+    d.kill().await;
+}
+
+#[tokio::test]
+async fn a_bridge_backup_acknowledges_only_the_owner_it_sees() {
+    // b sees everyone; a and c each see only b: both reach a majority.
+    let (nodes, members) = three("bridge").await;
+    let name = |i: usize| nodes[i].owner.node.clone();
+    let cut = |hidden: usize| {
+        let mut view = members.clone();
+        view[hidden].2 = MemberState::Down;
+        view
+    };
+    nodes[0].set_members(&cut(2));
+    nodes[2].set_members(&cut(0));
+    // A user that a owns in its view, while b sees c as the owner.
+    let user = (0..1000)
+        .map(|i| format!("user{i:03}"))
+        .find(|user| {
+            owner_of(&nodes[0].owner.view.borrow(), user) == Some(name(0))
+                && owner_of(&nodes[1].owner.view.borrow(), user) == Some(name(2))
+        })
+        .expect("some user is owned by a in a's view and by c in b's");
+    match nodes[0].owner.change(&user, add(1, 1), RequestId(1)).await {
+        CartReply::Unavailable(reason) => assert!(reason.contains("does not own"), "{reason}"),
+        other => panic!("a got {other:?} through a backup that sees c as the owner"),
+    }
+    match nodes[2].owner.change(&user, add(2, 1), RequestId(2)).await {
+        CartReply::Cart(cart) => assert_eq!(cart.items, BTreeMap::from([(2, 1)])),
+        other => panic!("c, the owner b sees, got {other:?}"),
+    }
+    assert_eq!(
+        nodes[1].owner.store.cart(&user).items,
+        BTreeMap::from([(2, 1)])
+    );
+    for node in nodes {
+        node.kill().await;
+    }
 }
 
 #[tokio::test]
