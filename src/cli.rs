@@ -21,8 +21,9 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run one cluster node in this process.
-    Node(NodeArgs),
+    /// Run one cluster node in this process (boxed: its flags outweigh
+    /// every other command's).
+    Node(Box<NodeArgs>),
     /// Start a whole local cluster, restart nodes that die, stop all on Ctrl-C.
     Up(UpArgs),
     /// Show the cluster as one node sees it.

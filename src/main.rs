@@ -9,7 +9,7 @@ use bazaar::cli::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Node(args) => bazaar::node::run(args),
+        Command::Node(args) => bazaar::node::run(*args),
         Command::Up(args) => bazaar::launcher::run(args),
         Command::Status(args) => bazaar::control::status(args),
         Command::Kill(args) => bazaar::control::kill(args),
