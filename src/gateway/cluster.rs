@@ -188,3 +188,77 @@ pub async fn cluster(State(state): State<GatewayState>) -> Json<ClusterReport> {
         .map(|status| CheckoutReport::new(status, &state.voters, &view));
     Json(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use bazaar_cluster::{Member, MemberInfo, MemberState};
+
+    use super::*;
+
+    fn view(states: &[(&str, MemberState)]) -> MembershipView {
+        let members = states
+            .iter()
+            .enumerate()
+            .map(|(i, (name, state))| {
+                let info = MemberInfo {
+                    name: name.to_string(),
+                    cluster_addr: String::new(),
+                    http_addr: String::new(),
+                    pid: 0,
+                    incarnation: i as u64 + 1,
+                };
+                let member = Member {
+                    info,
+                    state: *state,
+                    since_ms: 0,
+                };
+                (name.to_string(), member)
+            })
+            .collect();
+        MembershipView {
+            local: "n1".into(),
+            expected: states.len(),
+            members,
+        }
+    }
+
+    fn status(voters: &[&str]) -> CheckoutStatus {
+        CheckoutStatus {
+            node: "n1".into(),
+            role: "owner".into(),
+            owner: Some("n1".into()),
+            standby: Some("n2".into()),
+            epoch: 3,
+            log_length: 7,
+            commit_index: 7,
+            since_ms: 0,
+            voters: voters.iter().map(|v| v.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn learners_are_the_live_checkout_nodes_outside_the_voters() {
+        use MemberState::{Down, Up};
+        let view = view(&[("n1", Up), ("n2", Up), ("n3", Up), ("n4", Up), ("n5", Down)]);
+        let bootstrap = Voters::new(["n3", "n1", "n2"].map(String::from));
+
+        // The replica reports no voters yet: the node's bootstrap set.
+        let report = CheckoutReport::new(status(&[]), &bootstrap, &view);
+        assert_eq!(report.status.voters, ["n1", "n2", "n3"]);
+        assert_eq!(report.learners, ["n4"]);
+
+        // The replica's configuration wins; a down node is nobody's learner.
+        let report = CheckoutReport::new(status(&["n4", "n1", "n5"]), &bootstrap, &view);
+        assert_eq!(report.status.voters, ["n1", "n4", "n5"]);
+        assert_eq!(report.learners, ["n2", "n3"]);
+
+        // The JSON keeps the status's fields at the top of `checkout`.
+        let json = serde_json::to_value(&report).expect("serializable");
+        assert_eq!(json["owner"], "n1");
+        assert_eq!(json["epoch"], 3);
+        assert_eq!(json["voters"], serde_json::json!(["n1", "n4", "n5"]));
+        assert_eq!(json["learners"], serde_json::json!(["n2", "n3"]));
+        let back: CheckoutReport = serde_json::from_value(json).expect("round trip");
+        assert_eq!(back.status, report.status);
+    }
+}
