@@ -1,4 +1,4 @@
-//! The command line: `bazaar node | up | status | kill | demo | bench | load`.
+//! The command line: `bazaar node | up | status | kill | voters | demo | bench | load`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,7 +21,8 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run one cluster node in this process.
+    /// Run one cluster node in this process (boxed: its flags outweigh
+    /// every other command's).
     Node(Box<NodeArgs>),
     /// Start a whole local cluster, restart nodes that die, stop all on Ctrl-C.
     Up(UpArgs),
@@ -29,6 +30,8 @@ pub enum Command {
     Status(StatusArgs),
     /// SIGKILL a node started by `bazaar up`.
     Kill(KillArgs),
+    /// Grow or shrink checkout's voter set, one node at a time.
+    Voters(VotersArgs),
     /// Kill the checkout owner under load and report the recovery, with numbers.
     Demo(DemoArgs),
     /// Measure message throughput, local and across two processes, next to baselines.
@@ -144,6 +147,38 @@ pub struct KillArgs {
     /// Data directory given to `bazaar up`.
     #[arg(long, default_value = config::DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
+}
+
+/// `bazaar voters add|remove NODE`.
+#[derive(Debug, Args, Clone)]
+pub struct VotersArgs {
+    /// The change.
+    #[command(subcommand)]
+    pub change: VotersCommand,
+}
+
+/// One change of checkout's voter set.
+#[derive(Debug, Subcommand, Clone)]
+pub enum VotersCommand {
+    /// Make NODE, a running member, a voter.
+    Add(VoterTarget),
+    /// Make the voter NODE a learner (it may be down).
+    Remove(VoterTarget),
+}
+
+/// Which node to change, and where and how to ask. The admin password
+/// comes from `DIR/admin-password` with --data-dir, else from
+/// BAZAAR_ADMIN_PASSWORD, else from ./bazaar-data/admin-password.
+#[derive(Debug, Args, Clone)]
+pub struct VoterTarget {
+    /// The node (`n4`).
+    pub node: String,
+    /// Gateway of the node to ask.
+    #[arg(long, default_value = config::DEFAULT_STATUS_URL)]
+    pub at: String,
+    /// Data directory given to `bazaar up` (for its admin-password file).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Flags of `bazaar bench`.

@@ -68,13 +68,20 @@ pub fn render_status(report: &ClusterReport, now_ms: u64) -> String {
         if report.quorum { "yes" } else { "no" }
     ));
     if let Some(checkout) = &report.checkout {
+        let status = &checkout.status;
         out.push_str(&format!(
             "checkout: owner {}, standby {}, epoch {}, {} of {} journal entries committed\n",
-            checkout.owner.as_deref().unwrap_or("none"),
-            checkout.standby.as_deref().unwrap_or("none"),
-            checkout.epoch,
-            checkout.commit_index,
-            checkout.log_length
+            status.owner.as_deref().unwrap_or("none"),
+            status.standby.as_deref().unwrap_or("none"),
+            status.epoch,
+            status.commit_index,
+            status.log_length
+        ));
+        out.push_str(&format!(
+            "checkout voters: {} (majority {}); learners: {}\n",
+            list_or_none(&status.voters),
+            status.voters.len() / 2 + 1,
+            list_or_none(&checkout.learners)
         ));
     }
     for (node, services) in &report.services {
@@ -94,6 +101,15 @@ pub fn render_status(report: &ClusterReport, now_ms: u64) -> String {
         out.push_str(&format!("{node}: {}\n", line.join(", ")));
     }
     out
+}
+
+/// `a, b, c`, or `none`.
+fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
 }
 
 fn now_ms() -> u64 {

@@ -7,6 +7,7 @@
 //! - [`gateway`]: the HTTP API every node serves;
 //! - [`launcher`]: `bazaar up`, a local cluster of child processes;
 //! - [`control`]: `bazaar status` and `bazaar kill`;
+//! - [`voters`]: `bazaar voters add|remove`, checkout's voter set;
 //! - [`demo`]: `bazaar demo`, the kill-a-node story with numbers;
 //! - [`bench`]: `bazaar bench`, message throughput next to baselines;
 //! - [`load`]: `bazaar load`, open-loop HTTP load on the shop;
@@ -25,3 +26,4 @@ pub mod load;
 pub mod node;
 pub mod runtime;
 pub mod telemetry;
+pub mod voters;

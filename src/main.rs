@@ -13,6 +13,7 @@ fn main() -> ExitCode {
         Command::Up(args) => bazaar::launcher::run(args),
         Command::Status(args) => bazaar::control::status(args),
         Command::Kill(args) => bazaar::control::kill(args),
+        Command::Voters(args) => bazaar::voters::run(args),
         Command::Demo(args) => bazaar::demo::run(args),
         Command::Bench(args) => bazaar::bench::run(args),
         Command::BenchPeer(args) => bazaar::bench::peer::run(args),

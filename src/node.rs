@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use bazaar_actors::auth::model::{hash_password, TokenKey, DEMO_PASSWORD};
 use bazaar_actors::context::ServiceContext;
+use bazaar_cluster::config::is_valid_name;
 use bazaar_cluster::listener::tls::TlsFiles;
 use bazaar_cluster::{ClusterNode, NodeConfig, Voters};
 use tokio::net::TcpListener;
@@ -65,7 +66,7 @@ async fn serve(
     if admin_password_hash.is_none() {
         tracing::warn!("no admin password configured: admin routes are unusable on this node");
     }
-    let voters = bootstrap_voters(&args)?;
+    let voters = Voters::new(bootstrap_voters(&args)?);
     let ctx = ServiceContext {
         node: args.name.clone(),
         workers: ServiceContext::default_workers(),
@@ -74,13 +75,13 @@ async fn serve(
         admin_password_hash,
         data_dir: args.data_dir.clone(),
         view: node.watch(),
-        voters: Voters::new(voters),
+        voters: voters.clone(),
     };
     let host = bazaar_actors::host::start(ctx, node.watch())
         .await
         .context("cannot start the service host")?;
     let app = gateway::router(
-        GatewayState::new(node.watch(), host.status.clone(), token_key)
+        GatewayState::new(node.watch(), host.status.clone(), voters, token_key)
             .with_metrics(metrics)
             .with_kill_switch(std::env::var_os(config::LAUNCHED_BY_UP_ENV).is_some())
             .with_rate_limit(args.rate_limit),
@@ -100,6 +101,9 @@ async fn serve(
 /// cluster of one. A multi-node cluster must name them: guessing would let
 /// each node believe itself a majority.
 fn bootstrap_voters(args: &NodeArgs) -> anyhow::Result<Vec<String>> {
+    if let Some(bad) = args.voters.iter().find(|voter| !is_valid_name(voter)) {
+        anyhow::bail!("--voters names {bad:?}, which is not a valid node name");
+    }
     if !args.voters.is_empty() {
         return Ok(args.voters.clone());
     }

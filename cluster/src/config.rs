@@ -94,6 +94,19 @@ pub struct NodeConfig {
     pub tls: Option<TlsFiles>,
 }
 
+/// Whether `name` may name a node: 1 to 64 letters, digits, `-` or `_`,
+/// and not [`RESERVED_NAME`] ("seed" marks data generated identically on
+/// every node; a node of that name would pass its own writes off as seed
+/// data).
+pub fn is_valid_name(name: &str) -> bool {
+    name != RESERVED_NAME
+        && !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 impl NodeConfig {
     /// A validated configuration; `advertise` defaults to `listen`.
     pub fn new(
@@ -105,15 +118,7 @@ impl NodeConfig {
         cookie: Cookie,
         expected: usize,
     ) -> Result<Self, ConfigError> {
-        // "seed" marks data generated identically on every node; a node of
-        // that name would pass its own writes off as seed data.
-        let name_ok = name != RESERVED_NAME
-            && !name.is_empty()
-            && name.len() <= 64
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !name_ok {
+        if !is_valid_name(name) {
             return Err(ConfigError::BadName(name.to_string()));
         }
         if expected == 0 {

@@ -150,6 +150,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<DemoReport> {
                         .iter()
                         .flatten()
                         .filter_map(|report| report.checkout.as_ref())
+                        .map(|checkout| &checkout.status)
                         .filter(|c| {
                             c.owner.as_deref() == Some(new_owner.as_str()) && c.epoch == epoch
                         })
@@ -191,7 +192,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<DemoReport> {
             let follows = restarted[0]
                 .as_ref()
                 .and_then(|report: &ClusterReport| report.checkout.as_ref())
-                .is_some_and(|c| c.owner.as_deref() == Some(new_owner.as_str()));
+                .is_some_and(|c| c.status.owner.as_deref() == Some(new_owner.as_str()));
             let ready = client
                 .get(format!("{gateway}/readyz"))
                 .send()

@@ -10,6 +10,7 @@
 //! | `GET /api/products`, `GET /api/products/{id}`, `GET /api/search` | [`shop`] |
 //! | `POST /api/signup`, `POST /api/login` | [`account`] |
 //! | `PUT /api/admin/products/{id}`, `POST /api/admin/crash` | [`admin`] |
+//! | `POST /api/admin/voters` | [`voters`] |
 //! | `GET /api/cart`, `POST /api/cart/items`, `DELETE /api/cart/items/{product_id}` | [`cart`] |
 //! | `POST /api/checkout`, `GET /api/orders`, `GET /api/admin/orders`, `PUT /api/admin/payment` | [`checkout`] |
 //!
@@ -31,6 +32,7 @@ pub mod metrics;
 pub mod serve;
 pub mod shop;
 pub mod trace;
+pub mod voters;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -44,11 +46,11 @@ use bazaar_actors::cart::CartClient;
 use bazaar_actors::checkout::CheckoutClient;
 use bazaar_actors::host::HostStatus;
 use bazaar_actors::{auth::AuthClient, catalog::CatalogClient, search::SearchClient};
-use bazaar_cluster::MembershipView;
+use bazaar_cluster::{MembershipView, Voters};
 use limits::{within, ACCOUNT_TIMEOUT, CHECKOUT_TIMEOUT, READ_TIMEOUT};
 use tokio::sync::watch;
 
-pub use cluster::{ClusterReport, MemberReport};
+pub use cluster::{CheckoutReport, ClusterReport, MemberReport};
 pub use error::ApiError;
 
 /// Largest request body accepted, in bytes.
@@ -62,6 +64,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct GatewayState {
     view: watch::Receiver<MembershipView>,
     host: watch::Receiver<HostStatus>,
+    /// Checkout's voter set as this node reads it: readiness needs a
+    /// majority of it reachable, and `/api/cluster` shows it.
+    voters: Voters,
     /// Latched: the node has seen a quorum once.
     joined: Arc<AtomicBool>,
     token_key: TokenKey,
@@ -79,11 +84,12 @@ pub struct GatewayState {
 }
 
 impl GatewayState {
-    /// State over this node's membership view and service host; spawns the
-    /// task that latches `joined`.
+    /// State over this node's membership view, service host and voter
+    /// set; spawns the task that latches `joined`.
     pub fn new(
         view: watch::Receiver<MembershipView>,
         host: watch::Receiver<HostStatus>,
+        voters: Voters,
         token_key: TokenKey,
     ) -> Self {
         let joined = Arc::new(AtomicBool::new(view.borrow().has_quorum()));
@@ -105,6 +111,7 @@ impl GatewayState {
             cart: CartClient::with_view(view.clone()),
             view,
             host,
+            voters,
             joined,
             token_key,
             catalog: CatalogClient::new(),
@@ -147,6 +154,10 @@ pub fn router(state: GatewayState) -> Router {
         .route("/api/login", within(ACCOUNT_TIMEOUT, post(account::login)))
         .route("/api/admin/products/{id}", put(admin::update_product))
         .route("/api/admin/crash", post(admin::crash))
+        .route(
+            "/api/admin/voters",
+            within(CHECKOUT_TIMEOUT, post(voters::change_voters)),
+        )
         .route("/api/admin/kill", post(dashboard::kill_node))
         .route("/", get(dashboard::index))
         .route("/dashboard.js", get(dashboard::script))

@@ -84,7 +84,7 @@ pub fn checkout_owner(reports: &[Option<ClusterReport>]) -> Option<(String, u64)
         .iter()
         .flatten()
         .filter_map(|report| {
-            let status = report.checkout.as_ref()?;
+            let status = &report.checkout.as_ref()?.status;
             Some((status.owner.clone()?, status.epoch))
         })
         .max_by_key(|(_, epoch)| *epoch)
@@ -181,7 +181,7 @@ mod tests {
         let with_owner = |node: &str, owner: Option<&str>, epoch: u64| {
             let mut report = report(node, &[]);
             if let Some(report) = report.as_mut() {
-                report.checkout = Some(CheckoutStatus {
+                let status = CheckoutStatus {
                     node: node.into(),
                     role: "follower".into(),
                     owner: owner.map(str::to_string),
@@ -191,6 +191,10 @@ mod tests {
                     commit_index: 0,
                     since_ms: 0,
                     voters: Vec::new(),
+                };
+                report.checkout = Some(crate::gateway::CheckoutReport {
+                    status,
+                    learners: Vec::new(),
                 });
             }
             report

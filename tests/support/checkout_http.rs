@@ -44,6 +44,13 @@ pub struct CheckoutView {
     pub log_length: u64,
     /// Entries known committed.
     pub commit_index: u64,
+    /// Checkout's voters, sorted (the replica's configuration, or the
+    /// node's bootstrap set while the replica reports none).
+    #[serde(default)]
+    pub voters: Vec<String>,
+    /// Nodes running checkout that are not voters, sorted.
+    #[serde(default)]
+    pub learners: Vec<String>,
 }
 
 /// Milliseconds since the Unix epoch, now (comparable with `created_ms`

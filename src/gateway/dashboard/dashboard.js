@@ -1,6 +1,7 @@
 // The Bazaar dashboard: polls this node's /api/cluster every second and
-// draws members, supervision trees, placement, message rates and a
-// timeline of changes.
+// draws members, supervision trees, placement (checkout's owner, epoch,
+// voters and learners; cart shards), message rates and a timeline of
+// changes.
 "use strict";
 
 const POLL_MS = 1000;
@@ -51,6 +52,10 @@ function diff(current) {
   const was = previous.checkout, now = current.checkout;
   if (now && now.owner && (!was || was.owner !== now.owner || was.epoch !== now.epoch)) {
     note(`checkout owner ${now.owner} (epoch ${now.epoch})` + (was && was.owner ? `, was ${was.owner}` : ""));
+  }
+  const votersText = (c) => (c && c.voters ? c.voters.join(", ") : "");
+  if (now && was && votersText(now) !== votersText(was)) {
+    note(`checkout voters ${votersText(now) || "none"} (were ${votersText(was) || "none"})`);
   }
   for (const [node, services] of Object.entries(current.services || {})) {
     const oldServices = Object.fromEntries(((previous.services || {})[node] || []).map((s) => [s.name, s]));
@@ -119,6 +124,14 @@ function renderRates(cluster, perNode) {
   document.getElementById("rates").replaceChildren(table);
 }
 
+// A node's part in checkout: "voter", "learner" or "" (not running it).
+function checkoutPart(checkout, name) {
+  if (!checkout) return "";
+  if ((checkout.voters || []).includes(name)) return "voter";
+  if ((checkout.learners || []).includes(name)) return "learner";
+  return "";
+}
+
 function render(cluster, perNode) {
   const up = cluster.members.filter((m) => m.state === "up").length;
   document.getElementById("summary").textContent =
@@ -129,10 +142,12 @@ function render(cluster, perNode) {
     const button = el("button", {}, "kill");
     button.disabled = member.state === "down";
     button.addEventListener("click", () => kill(member.name));
-    const card = el("div", { class: "node", "data-node": member.name, "data-state": member.state },
+    const part = checkoutPart(cluster.checkout, member.name);
+    const card = el("div", { class: "node", "data-node": member.name, "data-state": member.state, "data-checkout": part },
       el("h3", {}, el("span", {}, member.name,
         cluster.checkout && cluster.checkout.owner === member.name ? el("span", { class: "badge" }, "checkout owner") : "",
-        cluster.checkout && cluster.checkout.standby === member.name ? el("span", { class: "badge" }, "standby") : ""),
+        cluster.checkout && cluster.checkout.standby === member.name ? el("span", { class: "badge" }, "standby") : "",
+        part ? el("span", { class: "badge " + part }, part) : ""),
         el("span", { class: "state " + member.state }, member.state)),
       el("div", { class: "small" }, `http ${member.http_addr} · pid ${member.pid} `, button));
     const trees = (cluster.trees || {})[member.name];
@@ -144,6 +159,10 @@ function render(cluster, perNode) {
   if (cluster.checkout) {
     const c = cluster.checkout;
     placement.append(el("p", {}, `checkout: owner ${c.owner || "none"}, standby ${c.standby || "none"}, epoch ${c.epoch}, ${c.commit_index} committed`));
+    const voters = c.voters || [], learners = c.learners || [];
+    placement.append(el("p", { id: "checkout-voters" },
+      `voters (${Math.floor(voters.length / 2) + 1} of ${voters.length} decide): ${voters.join(", ") || "none"}`,
+      el("br"), `learners (replicate, never vote): ${learners.join(", ") || "none"}`));
   }
   const owners = {};
   for (const shard of cluster.cart_shards || []) owners[shard.owner] = (owners[shard.owner] || 0) + 1;
