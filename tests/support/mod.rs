@@ -117,8 +117,8 @@ pub struct Options {
     pub node_flags: Vec<(usize, Vec<String>)>,
     /// Extra environment variables of every node.
     pub env: Vec<(String, String)>,
-    /// `--voters` (node numbers); defaults to the first min(members, 5)
-    /// members, as `bazaar up` does.
+    /// `--voters` (node numbers); defaults to the first min(expect, 5)
+    /// members, as `bazaar up` does for its nodes.
     pub voters: Option<Vec<usize>>,
 }
 
@@ -201,7 +201,7 @@ impl TestCluster {
             Some(voters) => voters.iter().map(|i| format!("n{i}")).collect(),
             None => (1..=n)
                 .filter(|&i| is_member(i))
-                .take(5)
+                .take(expect.min(5))
                 .map(|i| format!("n{i}"))
                 .collect(),
         };

@@ -2,8 +2,12 @@
 //! (cart, prices, payment) before it is proposed, and the follow-up of
 //! every committed order (the buyer's cart, the catalog's stock).
 //!
-//! An order is prepared inside the replica's message, so orders are
-//! prepared one at a time; the core re-checks the key and the stock when
+//! Preparation runs in tasks of its own, outside the replica's mailbox, so
+//! the core keeps answering its peers and ticking while carts, the catalog
+//! and the payment provider are slow or unreachable. It goes in two steps
+//! that come back to the replica as messages: `Priced` (cart and prices
+//! read; the stock is checked against the core, before any charge) and
+//! `Paid` (then proposed). The core checks the key and the stock again when
 //! the draft is proposed, so a key yields one order and stock is never
 //! oversold. Confirmed orders are counted in `bazaar_orders_confirmed_total`.
 
@@ -12,13 +16,16 @@ use std::time::Duration;
 
 use bazaar_cluster::directory;
 use bazaar_cluster::membership::table::unix_ms_now;
-use bazaar_cluster::remote::{self, ReplyPort};
-use ractor::ActorProcessingErr;
+use bazaar_cluster::remote::{self, ReplyPort, ServiceMsg};
+use ractor::{ActorProcessingErr, ActorRef};
+use tracing::{Instrument, Span};
 
 use super::model::{validate_key, Order, OrderItem};
 use super::node::{OrderDraft, Proposal};
 use super::payment::{Charge, PaymentProtocol};
-use super::protocol::{CheckoutFailure, CheckoutProtocol, CheckoutReply, PAYMENT_GROUP};
+use super::protocol::{
+    CheckoutFailure, CheckoutProtocol, CheckoutReply, CheckoutRequest, PAYMENT_GROUP,
+};
 use super::replica::{CheckoutReplica, Waiting};
 use crate::cart::model::{CartChange, RequestId};
 use crate::cart::CartClient;
@@ -34,17 +41,21 @@ const PAYMENT_SLACK: Duration = Duration::from_secs(2);
 impl CheckoutReplica {
     /// Places the order of `user` under `key`, or answers with the one it
     /// already has; `reply` is answered when the core decides.
-    pub(super) async fn place_order(
+    pub(super) fn place_order(
         &mut self,
+        myself: &ActorRef<ServiceMsg<CheckoutProtocol>>,
         user: String,
         key: String,
         reply: Option<ReplyPort<CheckoutProtocol>>,
     ) -> Result<(), ActorProcessingErr> {
-        if !matches!(self.core.owned_epoch(), Some((_, true))) {
-            // The core answers `NotOwner` with the owner it follows.
+        // Not the active owner (the core answers `NotOwner` with the owner
+        // it follows), or the key's order committed or in flight (the core
+        // answers with it): no preparation.
+        let known = self.core.find_order(&user, &key).is_some();
+        if known || !matches!(self.core.owned_epoch(), Some((_, true))) {
             return self.propose(
                 Proposal::Order(empty_draft(user, key)),
-                Waiting::Order(reply),
+                Waiting::Order(reply, Span::current()),
             );
         }
         if let Err(err) = validate_key(&key) {
@@ -52,86 +63,63 @@ impl CheckoutReplica {
             remote::answer(reply, CheckoutReply::Placed(Err(failure)));
             return Ok(());
         }
-        // The key's order, committed or in flight: the core answers with it.
-        if self.core.find_order(&user, &key).is_some() {
-            return self.propose(
-                Proposal::Order(empty_draft(user, key)),
-                Waiting::Order(reply),
-            );
-        }
-        match self.prepare(&user, &key).await {
-            Ok(draft) => self.propose(Proposal::Order(draft), Waiting::Order(reply)),
-            Err(failure) => {
-                remote::answer(reply, CheckoutReply::Placed(Err(failure)));
-                Ok(())
+        let id = self.wait(Waiting::Order(reply, Span::current()));
+        let myself = myself.clone();
+        // In the caller's trace, as is the `Priced` message it casts back.
+        tokio::spawn(
+            async move {
+                let draft = price(user, key).await;
+                let _ = myself.cast(ServiceMsg::Cast(CheckoutRequest::Priced { id, draft }));
             }
-        }
+            .instrument(Span::current()),
+        );
+        Ok(())
     }
 
-    /// The cart priced and paid, as a draft for the core.
-    async fn prepare(&self, user: &str, key: &str) -> Result<OrderDraft, CheckoutFailure> {
-        let cart = CartClient::new()
-            .get(user)
-            .await
-            .map_err(|err| CheckoutFailure::Unavailable(format!("cart: {err}")))?;
-        let wanted: BTreeMap<u64, u32> = cart.items.clone();
-        self.core.check_stock(&wanted)?;
-        let catalog = CatalogClient::new();
-        let mut items = Vec::with_capacity(wanted.len());
-        for (product_id, quantity) in &wanted {
-            match catalog.product(*product_id).await {
-                Ok(Some(product)) => items.push(OrderItem {
-                    product_id: *product_id,
-                    name: product.name,
-                    quantity: *quantity,
-                    price_cents: product.price_cents,
-                }),
-                Ok(None) => {
-                    return Err(CheckoutFailure::Unavailable(format!(
-                        "product {product_id} vanished"
-                    )))
-                }
-                Err(err) => return Err(CheckoutFailure::Unavailable(format!("catalog: {err}"))),
+    /// An order was priced: check the stock, then charge it.
+    pub(super) fn priced(
+        &mut self,
+        myself: &ActorRef<ServiceMsg<CheckoutProtocol>>,
+        id: u64,
+        draft: Result<OrderDraft, CheckoutFailure>,
+    ) -> Result<(), ActorProcessingErr> {
+        let mut wanted = BTreeMap::new();
+        let checked = draft.and_then(|draft| {
+            for item in &draft.items {
+                *wanted.entry(item.product_id).or_default() += item.quantity;
             }
-        }
-        let total_cents = items
-            .iter()
-            .map(|item| item.price_cents * u64::from(item.quantity))
-            .sum();
-        let payment_id = self.charge(user, key, total_cents).await?;
-        Ok(OrderDraft {
-            user: user.to_string(),
-            key: key.to_string(),
-            items,
-            total_cents,
-            payment_id,
-            created_ms: unix_ms_now(),
-        })
-    }
-
-    async fn charge(
-        &self,
-        user: &str,
-        key: &str,
-        amount_cents: u64,
-    ) -> Result<String, CheckoutFailure> {
-        let Some(worker) = directory::members_on::<PaymentProtocol>(PAYMENT_GROUP, &self.node)
+            self.core.check_stock(&wanted)?;
+            Ok(draft)
+        });
+        let draft = match checked {
+            Ok(draft) => draft,
+            Err(failure) => return self.fail(id, failure),
+        };
+        let worker = directory::members_on::<PaymentProtocol>(PAYMENT_GROUP, &self.node)
             .into_iter()
-            .next()
-        else {
-            return Err(CheckoutFailure::PaymentFailed(
-                "payment worker restarting".into(),
-            ));
-        };
+            .next();
         let latency = Duration::from_millis(self.payment.lock().latency_ms);
-        let charge = Charge {
-            user: user.to_string(),
-            key: key.to_string(),
-            amount_cents,
-        };
-        remote::call(&worker, charge, latency + PAYMENT_SLACK)
-            .await
-            .map_err(|err| CheckoutFailure::PaymentFailed(err.to_string()))
+        let myself = myself.clone();
+        tokio::spawn(
+            async move {
+                let draft = charge(worker, draft, latency + PAYMENT_SLACK).await;
+                let _ = myself.cast(ServiceMsg::Cast(CheckoutRequest::Paid { id, draft }));
+            }
+            .instrument(Span::current()),
+        );
+        Ok(())
+    }
+
+    /// An order was paid: propose it.
+    pub(super) fn paid(
+        &mut self,
+        id: u64,
+        draft: Result<OrderDraft, CheckoutFailure>,
+    ) -> Result<(), ActorProcessingErr> {
+        match draft {
+            Ok(draft) => self.propose_as(id, Proposal::Order(draft)),
+            Err(failure) => self.fail(id, failure),
+        }
     }
 
     /// After an order committed: take what was bought out of the buyer's
@@ -161,6 +149,66 @@ fn empty_draft(user: String, key: String) -> OrderDraft {
         payment_id: String::new(),
         created_ms: 0,
     }
+}
+
+/// Reads `user`'s cart and prices it: a draft without a payment.
+async fn price(user: String, key: String) -> Result<OrderDraft, CheckoutFailure> {
+    let cart = CartClient::new()
+        .get(&user)
+        .await
+        .map_err(|err| CheckoutFailure::Unavailable(format!("cart: {err}")))?;
+    let catalog = CatalogClient::new();
+    let mut items = Vec::with_capacity(cart.items.len());
+    for (product_id, quantity) in &cart.items {
+        match catalog.product(*product_id).await {
+            Ok(Some(product)) => items.push(OrderItem {
+                product_id: *product_id,
+                name: product.name,
+                quantity: *quantity,
+                price_cents: product.price_cents,
+            }),
+            Ok(None) => {
+                return Err(CheckoutFailure::Unavailable(format!(
+                    "product {product_id} vanished"
+                )))
+            }
+            Err(err) => return Err(CheckoutFailure::Unavailable(format!("catalog: {err}"))),
+        }
+    }
+    let total_cents = items
+        .iter()
+        .map(|item| item.price_cents * u64::from(item.quantity))
+        .sum();
+    Ok(OrderDraft {
+        user,
+        key,
+        items,
+        total_cents,
+        payment_id: String::new(),
+        created_ms: unix_ms_now(),
+    })
+}
+
+/// Charges a priced draft through this node's payment worker.
+async fn charge(
+    worker: Option<ActorRef<ServiceMsg<PaymentProtocol>>>,
+    mut draft: OrderDraft,
+    timeout: Duration,
+) -> Result<OrderDraft, CheckoutFailure> {
+    let Some(worker) = worker else {
+        return Err(CheckoutFailure::PaymentFailed(
+            "payment worker restarting".into(),
+        ));
+    };
+    let charge = Charge {
+        user: draft.user.clone(),
+        key: draft.key.clone(),
+        amount_cents: draft.total_cents,
+    };
+    draft.payment_id = remote::call(&worker, charge, timeout)
+        .await
+        .map_err(|err| CheckoutFailure::PaymentFailed(err.to_string()))?;
+    Ok(draft)
 }
 
 /// Takes an order's items out of its buyer's cart (idempotent per order

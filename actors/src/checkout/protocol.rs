@@ -5,7 +5,7 @@ use bazaar_cluster::remote::Protocol;
 use serde::{Deserialize, Serialize};
 
 use super::model::{Order, OrderError};
-use super::node::Message;
+use super::node::{Message, OrderDraft};
 use crate::catalog::model::Product;
 
 /// Checkout replicas, one per node.
@@ -57,6 +57,21 @@ pub enum CheckoutRequest {
         from: String,
         /// The message.
         message: Message,
+    },
+    /// The replica's own: an order it is preparing was priced (cart and
+    /// catalog read); next come the stock check and the payment.
+    Priced {
+        /// The waiting client's proposal id.
+        id: u64,
+        /// The draft without a payment, or why it cannot be placed.
+        draft: Result<OrderDraft, CheckoutFailure>,
+    },
+    /// The replica's own: an order it is preparing was paid; next it is proposed.
+    Paid {
+        /// The waiting client's proposal id.
+        id: u64,
+        /// The paid draft, or why not.
+        draft: Result<OrderDraft, CheckoutFailure>,
     },
     /// Time to check ownership and replicate (the replica's own timer).
     Tick,

@@ -28,6 +28,7 @@ use parking_lot::Mutex;
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::watch;
+use tracing::{Instrument, Span};
 
 use super::journal::{Journal, StoredEntry};
 use super::log::{Entry, Persist};
@@ -62,8 +63,9 @@ pub struct ReplicaArgs {
 
 /// A client waiting for its proposal to commit.
 pub(super) enum Waiting {
-    /// `PlaceOrder`: answered once the cart is settled.
-    Order(Option<ReplyPort<CheckoutProtocol>>),
+    /// `PlaceOrder`: answered once the cart is settled, in the caller's
+    /// trace (the span it arrived in).
+    Order(Option<ReplyPort<CheckoutProtocol>>, Span),
     /// `SetStock`: answered with the catalog version that published it.
     Stock(Option<ReplyPort<CheckoutProtocol>>, u64, u32),
     /// `ChangeVoters`.
@@ -185,7 +187,7 @@ impl Actor for CheckoutReplicaActor {
 
     async fn handle(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
@@ -194,17 +196,21 @@ impl Actor for CheckoutReplicaActor {
         };
         if !matches!(
             request,
-            CheckoutRequest::Tick | CheckoutRequest::Peer { .. }
+            CheckoutRequest::Tick
+                | CheckoutRequest::Peer { .. }
+                | CheckoutRequest::Priced { .. }
+                | CheckoutRequest::Paid { .. }
         ) {
             crate::host::traffic::CHECKOUT_HANDLED.count();
         }
-        state.serve(request, reply).await
+        state.serve(&myself, request, reply)
     }
 }
 
 impl CheckoutReplica {
-    async fn serve(
+    fn serve(
         &mut self,
+        myself: &ActorRef<ServiceMsg<CheckoutProtocol>>,
         request: CheckoutRequest,
         reply: Option<ReplyPort<CheckoutProtocol>>,
     ) -> Result<(), ActorProcessingErr> {
@@ -221,8 +227,10 @@ impl CheckoutReplica {
                 return self.perform(actions);
             }
             CheckoutRequest::PlaceOrder { user, key } => {
-                return self.place_order(user, key, reply).await;
+                return self.place_order(myself, user, key, reply);
             }
+            CheckoutRequest::Priced { id, draft } => return self.priced(myself, id, draft),
+            CheckoutRequest::Paid { id, draft } => return self.paid(id, draft),
             CheckoutRequest::SetStock { product_id, stock } => {
                 let waiting = Waiting::Stock(reply, product_id, stock);
                 return self.propose(Proposal::SetStock { product_id, stock }, waiting);
@@ -256,11 +264,37 @@ impl CheckoutReplica {
         proposal: Proposal,
         waiting: Waiting,
     ) -> Result<(), ActorProcessingErr> {
+        let id = self.wait(waiting);
+        self.propose_as(id, proposal)
+    }
+
+    /// Keeps `waiting` until the proposal `id` (the one returned) is decided.
+    pub(super) fn wait(&mut self, waiting: Waiting) -> u64 {
         self.next_id += 1;
-        let id = self.next_id;
-        self.waiting.insert(id, waiting);
+        self.waiting.insert(self.next_id, waiting);
+        self.next_id
+    }
+
+    /// Hands `proposal` to the core for the client waiting under `id`.
+    pub(super) fn propose_as(
+        &mut self,
+        id: u64,
+        proposal: Proposal,
+    ) -> Result<(), ActorProcessingErr> {
         let actions = self.core.step(Event::Propose { id, proposal });
         self.perform(actions)
+    }
+
+    /// Answers the client waiting under `id` with `failure`.
+    pub(super) fn fail(
+        &mut self,
+        id: u64,
+        failure: CheckoutFailure,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(waiting) = self.waiting.remove(&id) {
+            self.answer(waiting, Err(failure));
+        }
+        Ok(())
     }
 
     /// Tells the core which members it reaches, oldest first, if that changed.
@@ -408,23 +442,26 @@ impl CheckoutReplica {
     /// Answers a waiting client with what its proposal gave.
     fn answer(&self, waiting: Waiting, outcome: Result<Outcome, CheckoutFailure>) {
         match (waiting, outcome) {
-            (Waiting::Order(reply), Ok(Outcome::Order { order, created })) => {
+            (Waiting::Order(reply, span), Ok(Outcome::Order { order, created })) => {
                 if created {
-                    tracing::info!(node = %self.node, order = %order.order_id, user = %order.user, total_cents = order.total_cents, "order confirmed");
+                    span.in_scope(|| {
+                        tracing::info!(node = %self.node, order = %order.order_id, user = %order.user, total_cents = order.total_cents, "order confirmed");
+                    });
                     metrics::counter!("bazaar_orders_confirmed_total").increment(1);
                 }
                 // The buyer sees its cart without the bought items once it
                 // has the acknowledgement (`after_commit` repeats it, a no-op).
-                tokio::spawn(async move {
+                let settled = async move {
                     let _ = tokio::time::timeout(
                         super::orders::SETTLE_TIMEOUT,
                         super::orders::settle_cart(&order),
                     )
                     .await;
                     remote::answer(reply, CheckoutReply::Placed(Ok((order, created))));
-                });
+                };
+                tokio::spawn(settled.instrument(span));
             }
-            (Waiting::Order(reply), outcome) => {
+            (Waiting::Order(reply, _), outcome) => {
                 remote::answer(reply, CheckoutReply::Placed(Err(failure(outcome))));
             }
             (Waiting::Stock(reply, product_id, stock), Ok(Outcome::Stock)) => {

@@ -72,7 +72,7 @@ pub enum Proposal {
 }
 
 /// An order as prepared outside the core: priced and paid, without an id.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderDraft {
     /// The buyer.
     pub user: String,
