@@ -40,7 +40,9 @@
 //! one-way loss cannot wedge the cluster. A follower refuses promises
 //! while it hears a live owner, unless the candidate saw that owner down.
 
+mod election;
 mod quorum;
+mod replication;
 mod types;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,9 +50,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub use quorum::{Configs, QuorumRule};
 pub use types::{Action, Event, Message, OrderDraft, Outcome, Proposal, RoleChange};
 
-use super::log::{most_up_to_date, Append, AppendReply, Entry, Persist, PromiseReply, ReplicaLog};
+use super::log::{Entry, Persist, ReplicaLog};
 use super::model::{Order, OrderBook, OrderError, Record};
-use super::protocol::{CheckoutFailure, VoterChange};
+use super::protocol::CheckoutFailure;
 
 /// How often the shell should call [`CheckoutNode::tick`]; also the owner's
 /// heartbeat.
@@ -277,7 +279,7 @@ impl CheckoutNode {
             .map(|(_, order)| (order.clone(), false))
     }
 
-    fn pending_order(&self, user: &str, key: &str) -> Option<(u64, &Order)> {
+    pub(super) fn pending_order(&self, user: &str, key: &str) -> Option<(u64, &Order)> {
         self.log
             .entries_from(self.log.commit() + 1)
             .iter()
@@ -359,512 +361,9 @@ impl CheckoutNode {
         }
     }
 
-    fn on_prepare(&mut self, candidate: String, epoch: u64, owner_down: Option<String>) {
-        let promised = self.log.promised();
-        let refuse = |node: &mut Self| {
-            node.send(
-                &candidate,
-                Message::Promise {
-                    epoch,
-                    reply: PromiseReply::Refused { promised },
-                },
-            )
-        };
-        if !self.config.rule.votes(self.voters(), &candidate) {
-            return refuse(self);
-        }
-        // A live owner is kept unless the candidate saw it go down.
-        let live_owner = match &self.role {
-            Role::Owner(_) => Some(self.config.node.clone()),
-            Role::Follower => self
-                .owner
-                .as_ref()
-                .filter(|_| self.now_ms - self.owner_heard_ms < OWNER_SILENCE_MS)
-                .map(|(owner, _)| owner.clone()),
-            Role::Candidate(_) => None,
-        };
-        if live_owner.is_some_and(|owner| owner != candidate && Some(owner) != owner_down) {
-            return refuse(self);
-        }
-        let (reply, persist) = self.log.promise(epoch);
-        self.persist(persist);
-        if matches!(reply, PromiseReply::Promised { .. }) {
-            self.deposed(epoch);
-        }
-        self.send(&candidate, Message::Promise { epoch, reply });
-    }
-
-    fn on_promise(&mut self, voter: String, epoch: u64, reply: PromiseReply) {
-        let Role::Candidate(candidacy) = &mut self.role else {
-            return;
-        };
-        if candidacy.epoch != epoch || candidacy.fetching.is_some() {
-            return;
-        }
-        match reply {
-            PromiseReply::Promised {
-                last_index,
-                last_epoch,
-            } => {
-                if self.config.rule.votes(self.configs.current(), &voter) {
-                    candidacy.promises.insert(voter, (last_index, last_epoch));
-                }
-                self.decide_candidacy();
-            }
-            PromiseReply::Refused { promised } if promised > epoch => {
-                let (_, persist) = self.log.promise(promised);
-                self.persist(persist);
-                self.step_down("a higher epoch exists");
-            }
-            PromiseReply::Refused { .. } => {}
-        }
-    }
-
-    fn on_fetch(&mut self, candidate: String, epoch: u64, from: u64) {
-        let from = from.max(1);
-        let entries = (self.log.promised() == epoch).then(|| self.log.entries_from(from).to_vec());
-        let prev_epoch = self.log.epoch_of(from - 1).unwrap_or(0);
-        self.send(
-            &candidate,
-            Message::Entries {
-                epoch,
-                from,
-                prev_epoch,
-                entries,
-            },
-        );
-    }
-
-    fn on_entries(
-        &mut self,
-        peer: String,
-        epoch: u64,
-        from: u64,
-        prev_epoch: u64,
-        entries: Option<Vec<Entry<Record>>>,
-    ) {
-        let Role::Candidate(candidacy) = &self.role else {
-            return;
-        };
-        if candidacy.epoch != epoch || candidacy.fetching.as_deref() != Some(peer.as_str()) {
-            return;
-        }
-        let Some(entries) = entries else {
-            return self.step_down("the most up-to-date promiser moved on");
-        };
-        if self.log.epoch_of(from - 1) != Some(prev_epoch) || self.log.commit() >= from {
-            return self.step_down("the fetched log does not continue the committed prefix");
-        }
-        let persist = self.log.adopt_from(from, entries);
-        self.persist(persist);
-        self.become_owner(epoch);
-    }
-
-    fn on_append(&mut self, owner: String, append: Append<Record>) {
-        let epoch = append.epoch;
-        let (reply, persist) = self.log.append(&append);
-        self.persist(persist);
-        if !matches!(reply, AppendReply::Stale { .. }) {
-            self.deposed(epoch);
-            self.follow(owner.clone(), epoch);
-            self.apply_committed();
-        }
-        self.send(&owner, Message::Appended { epoch, reply });
-    }
-
-    fn on_appended(&mut self, peer: String, epoch: u64, reply: AppendReply) {
-        let now = self.now_ms;
-        let Role::Owner(owner) = &mut self.role else {
-            return;
-        };
-        if owner.epoch != epoch {
-            return;
-        }
-        match reply {
-            AppendReply::Stored { last_index } => {
-                owner.heard_ms.insert(peer.clone(), now);
-                let matched = owner.matched.entry(peer.clone()).or_default();
-                *matched = (*matched).max(last_index);
-                let matched = *matched;
-                let next = owner.next.entry(peer).or_default();
-                *next = (*next).max(matched + 1);
-                self.advance_commit();
-            }
-            AppendReply::Mismatch { last_index } => {
-                owner.heard_ms.insert(peer.clone(), now);
-                let floor = owner.matched.get(&peer).copied().unwrap_or(0) + 1;
-                let next = owner.next.entry(peer.clone()).or_insert(last_index + 1);
-                *next = next.saturating_sub(1).min(last_index + 1).max(floor);
-                self.send_append(&peer);
-            }
-            AppendReply::Stale { promised } => {
-                if promised > epoch {
-                    let (_, persist) = self.log.promise(promised);
-                    self.persist(persist);
-                    self.step_down("a higher epoch exists");
-                }
-            }
-        }
-    }
-
-    fn propose(&mut self, id: u64, proposal: Proposal) {
-        let Some(epoch) = self
-            .owned_epoch()
-            .filter(|(_, active)| *active)
-            .map(|(e, _)| e)
-        else {
-            let owner = self
-                .owner()
-                .map(|(owner, _)| owner.to_string())
-                .filter(|owner| *owner != self.config.node);
-            return self.reply(id, Err(CheckoutFailure::NotOwner { owner }));
-        };
-        let record = match proposal {
-            Proposal::Order(draft) => match self.order_record(id, epoch, draft) {
-                Some(record) => record,
-                None => return,
-            },
-            Proposal::SetStock { product_id, stock } => Record::SetStock { product_id, stock },
-            Proposal::Voters(change) => match self.voters_record(&change) {
-                Ok(record) => record,
-                Err(why) => return self.reply(id, Err(CheckoutFailure::VoterChangeRefused(why))),
-            },
-        };
-        let (entry, persist) = self.log.push(epoch, record);
-        self.persist(persist);
-        self.waiting
-            .entry(entry.index)
-            .or_default()
-            .push((id, true));
-        self.broadcast_appends(false);
-        self.advance_commit();
-    }
-
-    /// The record of a new order, or `None` when `id` was answered or
-    /// attached to the key's order already in flight.
-    fn order_record(&mut self, id: u64, epoch: u64, draft: OrderDraft) -> Option<Record> {
-        if let Some(order) = self.book.find(&draft.user, &draft.key) {
-            let outcome = Outcome::Order {
-                order: order.clone(),
-                created: false,
-            };
-            self.reply(id, Ok(outcome));
-            return None;
-        }
-        if let Some((index, _)) = self.pending_order(&draft.user, &draft.key) {
-            self.waiting.entry(index).or_default().push((id, false));
-            return None;
-        }
-        let mut wanted = BTreeMap::new();
-        for item in &draft.items {
-            *wanted.entry(item.product_id).or_default() += item.quantity;
-        }
-        if let Err(err) = self.check_stock(&wanted) {
-            self.reply(id, Err(err.into()));
-            return None;
-        }
-        let index = self.log.last().0 + 1;
-        Some(Record::Order(Order {
-            order_id: format!("o{epoch}-{index}"),
-            idempotency_key: draft.key,
-            user: draft.user,
-            items: draft.items,
-            total_cents: draft.total_cents,
-            payment_id: draft.payment_id,
-            epoch,
-            created_ms: draft.created_ms,
-        }))
-    }
-
-    /// The record of a single-server voter change, or why it is refused.
-    fn voters_record(&self, change: &VoterChange) -> Result<Record, String> {
-        if self.configs.latest_change() > self.log.commit() {
-            return Err("the previous voter change is not committed yet".into());
-        }
-        let mut voters = self.voters().clone();
-        match change {
-            VoterChange::Add(node) => {
-                if !self.reachable.contains(node) {
-                    return Err(format!("{node} is not a reachable member"));
-                }
-                if !voters.insert(node.clone()) {
-                    return Err(format!("{node} is already a voter"));
-                }
-            }
-            VoterChange::Remove(node) => {
-                if !voters.remove(node) {
-                    return Err(format!("{node} is not a voter"));
-                }
-                if voters.is_empty() {
-                    return Err("the last voter cannot be removed".into());
-                }
-            }
-        }
-        Ok(Record::Voters(voters.into_iter().collect()))
-    }
-
-    // ---- elections -------------------------------------------------------
-
-    fn reaches_quorum(&self) -> bool {
-        self.config.rule.is_quorum(self.voters(), &self.reachable)
-    }
-
-    /// Starts a candidacy if this voter should; see the module doc.
-    fn maybe_campaign(&mut self) {
-        if self.owner.is_some() || !self.is_voter() || !self.reaches_quorum() {
-            return;
-        }
-        let waited = self.now_ms - self.ownerless_since_ms;
-        let preferred_here = self.preferred() == Some(self.config.node.as_str());
-        let due = (preferred_here && (self.owner_lost.is_some() || waited >= PROMOTE_GRACE_MS))
-            || waited >= PROMOTE_FALLBACK_MS;
-        if due {
-            self.campaign();
-        }
-    }
-
-    fn campaign(&mut self) {
-        let epoch = self.log.promised() + 1;
-        let (reply, persist) = self.log.promise(epoch);
-        self.persist(persist);
-        let PromiseReply::Promised {
-            last_index,
-            last_epoch,
-        } = reply
-        else {
-            return;
-        };
-        let me = self.config.node.clone();
-        self.role = Role::Candidate(Candidacy {
-            epoch,
-            since_ms: self.now_ms,
-            promises: BTreeMap::from([(me.clone(), (last_index, last_epoch))]),
-            fetching: None,
-        });
-        self.actions
-            .push(Action::RoleChanged(RoleChange::Candidate { epoch }));
-        let owner_down = self.owner_lost.clone();
-        let voters: Vec<String> = self
-            .reachable
-            .iter()
-            .filter(|node| **node != me && self.config.rule.votes(self.voters(), node))
-            .cloned()
-            .collect();
-        for voter in voters {
-            let owner_down = owner_down.clone();
-            self.send(&voter, Message::Prepare { epoch, owner_down });
-        }
-        self.decide_candidacy();
-    }
-
-    /// With a quorum of promises: become owner, or fetch the better log first.
-    fn decide_candidacy(&mut self) {
-        let Role::Candidate(candidacy) = &self.role else {
-            return;
-        };
-        let voters = self.configs.current();
-        if !self
-            .config
-            .rule
-            .is_quorum(voters, candidacy.promises.keys())
-        {
-            return;
-        }
-        let epoch = candidacy.epoch;
-        let best = most_up_to_date(
-            candidacy
-                .promises
-                .iter()
-                .map(|(node, (index, epoch))| (node.as_str(), *index, *epoch)),
-        )
-        .map(str::to_string);
-        let me = self.config.node.clone();
-        let best_log = best
-            .as_ref()
-            .and_then(|best| candidacy.promises.get(best).copied());
-        let mine = self.log.last();
-        match best {
-            Some(best) if best != me && best_log != Some(mine) => {
-                if let Role::Candidate(candidacy) = &mut self.role {
-                    candidacy.fetching = Some(best.clone());
-                }
-                let from = self.log.commit() + 1;
-                self.send(&best, Message::Fetch { epoch, from });
-            }
-            _ => self.become_owner(epoch),
-        }
-    }
-
-    fn become_owner(&mut self, epoch: u64) {
-        let (_, persist) = self.log.push(
-            epoch,
-            Record::Promoted {
-                owner: self.config.node.clone(),
-            },
-        );
-        self.persist(persist);
-        self.role = Role::Owner(Ownership {
-            epoch,
-            active: false,
-            matched: BTreeMap::new(),
-            next: BTreeMap::new(),
-            heard_ms: BTreeMap::new(),
-            since_ms: self.now_ms,
-        });
-        self.owner = None;
-        self.owner_lost = None;
-        self.actions
-            .push(Action::RoleChanged(RoleChange::Owner { epoch }));
-        self.broadcast_appends(false);
-        self.advance_commit();
-    }
-
-    // ---- replication -----------------------------------------------------
-
-    /// Sends every reachable replica what it lacks; on a heartbeat, resends
-    /// what is unacknowledged.
-    fn broadcast_appends(&mut self, heartbeat: bool) {
-        let me = &self.config.node;
-        let peers: Vec<String> = self
-            .reachable
-            .iter()
-            .filter(|n| *n != me)
-            .cloned()
-            .collect();
-        for peer in peers {
-            if heartbeat {
-                if let Role::Owner(owner) = &mut self.role {
-                    if let Some(matched) = owner.matched.get(&peer) {
-                        owner.next.insert(peer.clone(), matched + 1);
-                    }
-                }
-            }
-            self.send_append(&peer);
-        }
-    }
-
-    fn send_append(&mut self, peer: &str) {
-        let Role::Owner(owner) = &self.role else {
-            return;
-        };
-        let last = self.log.last().0;
-        // A replica not heard from yet gets the last entry first, so one
-        // round commits it when the logs agree.
-        let from = owner
-            .next
-            .get(peer)
-            .copied()
-            .unwrap_or(last)
-            .clamp(1, last + 1);
-        let prev_index = from - 1;
-        let append = Append {
-            epoch: owner.epoch,
-            owner: self.config.node.clone(),
-            prev_index,
-            prev_epoch: self.log.epoch_of(prev_index).unwrap_or(0),
-            entries: self
-                .log
-                .entries_from(from)
-                .iter()
-                .take(MAX_APPEND_ENTRIES)
-                .cloned()
-                .collect(),
-            commit: self.log.commit(),
-        };
-        self.send(peer, Message::Append(append));
-    }
-
-    /// Raises the commit index to what a quorum of voters stores.
-    fn advance_commit(&mut self) {
-        let Role::Owner(owner) = &self.role else {
-            return;
-        };
-        let epoch = owner.epoch;
-        let me = self.config.node.clone();
-        let last = self.log.last().0;
-        let stored = owner
-            .matched
-            .iter()
-            .map(|(node, index)| (node, *index))
-            .chain(std::iter::once((&me, last)));
-        let index = self
-            .config
-            .rule
-            .quorum_index(self.configs.current(), stored);
-        if index > self.log.commit() && self.log.epoch_of(index) == Some(epoch) {
-            self.log.commit_to(index);
-            self.apply_committed();
-        }
-        let committed_all = self.log.commit() >= last;
-        if let Role::Owner(owner) = &mut self.role {
-            if !owner.active && committed_all {
-                owner.active = true;
-                self.actions
-                    .push(Action::RoleChanged(RoleChange::Active { epoch }));
-            }
-        }
-        // An owner the committed configuration no longer names steps down.
-        if self.configs.latest_change() <= self.log.commit()
-            && !self.config.rule.votes(self.voters(), &me)
-        {
-            self.step_down("no longer a voter");
-        }
-    }
-
-    /// Applies newly committed entries to the book and answers the clients
-    /// waiting for them.
-    fn apply_committed(&mut self) {
-        let commit = self.log.commit();
-        if commit <= self.applied {
-            return;
-        }
-        let entries = self.log.entries()[self.applied as usize..commit as usize].to_vec();
-        for entry in &entries {
-            self.book.apply(&entry.record);
-        }
-        self.applied = commit;
-        let done: Vec<u64> = self.waiting.range(..=commit).map(|(i, _)| *i).collect();
-        for index in done {
-            let record = entries
-                .iter()
-                .find(|entry| entry.index == index)
-                .map(|entry| entry.record.clone())
-                .or_else(|| {
-                    self.log
-                        .entries()
-                        .get(index as usize - 1)
-                        .map(|e| e.record.clone())
-                });
-            for (id, created) in self.waiting.remove(&index).unwrap_or_default() {
-                let outcome = match &record {
-                    Some(Record::Order(order)) => Ok(Outcome::Order {
-                        order: order.clone(),
-                        created,
-                    }),
-                    Some(Record::SetStock { .. }) => Ok(Outcome::Stock),
-                    Some(Record::Voters(voters)) => Ok(Outcome::Voters(voters.clone())),
-                    _ => Err(CheckoutFailure::Unavailable("entry replaced".into())),
-                };
-                self.reply(id, outcome);
-            }
-        }
-        self.actions.push(Action::Committed(entries));
-    }
-
     // ---- bookkeeping -----------------------------------------------------
 
-    fn voters_heard_within(&self, owner: &Ownership, window_ms: u64) -> bool {
-        let me = &self.config.node;
-        let heard = owner
-            .heard_ms
-            .iter()
-            .filter(|(_, at)| self.now_ms - **at < window_ms)
-            .map(|(node, _)| node)
-            .chain(std::iter::once(me));
-        self.config.rule.is_quorum(self.voters(), heard)
-    }
-
-    fn follow(&mut self, owner: String, epoch: u64) {
+    pub(super) fn follow(&mut self, owner: String, epoch: u64) {
         if self.owner.as_ref() != Some(&(owner.clone(), epoch)) {
             self.actions
                 .push(Action::RoleChanged(RoleChange::Following {
@@ -877,7 +376,7 @@ impl CheckoutNode {
         self.owner_lost = None;
     }
 
-    fn lose_owner(&mut self, down: Option<String>, why: &'static str) {
+    pub(super) fn lose_owner(&mut self, down: Option<String>, why: &'static str) {
         self.owner = None;
         self.owner_lost = down;
         self.ownerless_since_ms = self.now_ms;
@@ -886,7 +385,7 @@ impl CheckoutNode {
     }
 
     /// A higher epoch than the one this node owns or campaigns for exists.
-    fn deposed(&mut self, epoch: u64) {
+    pub(super) fn deposed(&mut self, epoch: u64) {
         let mine = match &self.role {
             Role::Owner(owner) => owner.epoch,
             Role::Candidate(candidacy) => candidacy.epoch,
@@ -899,7 +398,7 @@ impl CheckoutNode {
 
     /// Back to follower without an owner; waiting clients learn that the
     /// outcome is unknown.
-    fn step_down(&mut self, why: &'static str) {
+    pub(super) fn step_down(&mut self, why: &'static str) {
         if matches!(self.role, Role::Follower) {
             return;
         }
@@ -921,7 +420,7 @@ impl CheckoutNode {
             .push(Action::RoleChanged(RoleChange::Ownerless { why }));
     }
 
-    fn persist(&mut self, persist: Persist<Record>) {
+    pub(super) fn persist(&mut self, persist: Persist<Record>) {
         match &persist {
             Persist::Nothing => return,
             Persist::Promise(_) => {}
@@ -936,14 +435,14 @@ impl CheckoutNode {
         self.actions.push(Action::Persist(persist));
     }
 
-    fn send(&mut self, to: &str, message: Message) {
+    pub(super) fn send(&mut self, to: &str, message: Message) {
         self.actions.push(Action::Send {
             to: to.to_string(),
             message,
         });
     }
 
-    fn reply(&mut self, id: u64, outcome: Result<Outcome, CheckoutFailure>) {
+    pub(super) fn reply(&mut self, id: u64, outcome: Result<Outcome, CheckoutFailure>) {
         self.actions.push(Action::Reply { id, outcome });
     }
 }

@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use super::super::log::{AppendReply, PromiseReply};
+use super::super::protocol::VoterChange;
 use super::*;
 
 fn node(name: &str, voters: &[&str]) -> CheckoutNode {
@@ -139,7 +141,7 @@ fn a_second_voter_change_waits_for_the_first() {
         from: "n2".into(),
         message: Message::Appended {
             epoch: 1,
-            reply: AppendReply::Stored { last_index: 1 },
+            reply: AppendReply::Stored { last_index: 2 },
         },
     });
     assert_eq!(n1.owned_epoch(), Some((1, true)));

@@ -8,7 +8,7 @@ use super::super::node::QuorumRule;
 use super::{run, Shape};
 
 /// Seeds `cargo test` runs by default (about 30 s in a debug build on two cores).
-const DEFAULT_SEEDS: u64 = 1_500;
+const DEFAULT_SEEDS: u64 = 2_000;
 
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name)
