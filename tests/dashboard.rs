@@ -45,6 +45,8 @@ const cards = [...document.querySelectorAll(".node[data-node]")];
 const rates = [...document.querySelectorAll('td.rate[data-service="catalog"]')];
 return {
   states: Object.fromEntries(cards.map((c) => [c.dataset.node, c.dataset.state])),
+  checkout: Object.fromEntries(cards.map((c) => [c.dataset.node, c.dataset.checkout])),
+  voters: (document.getElementById("checkout-voters") || {}).textContent || "",
   trees: cards.filter((c) => c.querySelector("ul.tree")).length,
   summary: document.getElementById("summary").textContent,
   catalog_rate: rates.reduce((sum, td) => sum + (parseFloat(td.dataset.rate) || 0), 0),
@@ -79,6 +81,17 @@ fn the_dashboard_shows_the_cluster_rates_and_a_kill_in_chromium() {
         },
     );
     println!("page showed 3 nodes up {took:?} after loading");
+    let took = browser.wait_for(
+        PAGE_TIMEOUT,
+        "the page marks n1, n2, n3 as checkout voters, with no learner",
+        |page| {
+            let voters = page["voters"].as_str().unwrap_or_default();
+            page["checkout"] == json!({ "n1": "voter", "n2": "voter", "n3": "voter" })
+                && voters.contains("n1, n2, n3")
+                && voters.contains("learners (replicate, never vote): none")
+        },
+    );
+    println!("page showed the checkout voters {took:?} after the nodes");
 
     // Reads through two gateways: the catalog's message rate must move.
     let reads = BackgroundReads::start(vec![up.http_addr(1), up.http_addr(2)]);

@@ -378,10 +378,11 @@ impl CheckoutNode {
 
     pub(super) fn lose_owner(&mut self, down: Option<String>, why: &'static str) {
         self.owner = None;
+        let failover = down.is_some();
         self.owner_lost = down;
         self.ownerless_since_ms = self.now_ms;
         self.actions
-            .push(Action::RoleChanged(RoleChange::Ownerless { why }));
+            .push(Action::RoleChanged(RoleChange::Ownerless { why, failover }));
     }
 
     /// A higher epoch than the one this node owns or campaigns for exists.
@@ -417,7 +418,10 @@ impl CheckoutNode {
             }
         }
         self.actions
-            .push(Action::RoleChanged(RoleChange::Ownerless { why }));
+            .push(Action::RoleChanged(RoleChange::Ownerless {
+                why,
+                failover: false,
+            }));
     }
 
     pub(super) fn persist(&mut self, persist: Persist<Record>) {

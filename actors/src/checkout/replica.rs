@@ -405,8 +405,8 @@ impl CheckoutReplica {
                 self.failover_started = None;
                 tracing::info!(node = %self.node, %owner, epoch, "following checkout owner");
             }
-            RoleChange::Ownerless { why } => {
-                if *why == "owner down" {
+            RoleChange::Ownerless { why, failover } => {
+                if *failover {
                     self.failover_started.get_or_insert_with(Instant::now);
                 }
                 tracing::warn!(node = %self.node, reason = why, "no checkout owner");

@@ -185,5 +185,8 @@ pub enum RoleChange {
     Ownerless {
         /// Why.
         why: &'static str,
+        /// The owner followed until now was seen going down: a failover
+        /// starts (the shell measures it until the next `Active`).
+        failover: bool,
     },
 }
