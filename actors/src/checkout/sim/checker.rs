@@ -1,6 +1,7 @@
 //! The simulator's invariants, checked after every event:
 //! - at most one owner per epoch;
-//! - an acknowledged order stays at its index in every later owner's log;
+//! - an acknowledged order stays at its index in the log of every owner of
+//!   a later epoch than the one that confirmed it;
 //! - no two nodes ever commit different entries at one index;
 //! - one idempotency key maps to one order.
 
@@ -19,6 +20,9 @@ pub struct Violation(pub String);
 struct Ack {
     index: u64,
     order: Order,
+    /// Epoch of the owner that confirmed it (it may have been appended in
+    /// an earlier epoch and inherited): every owner of a later epoch holds it.
+    epoch: u64,
 }
 
 /// What the checker remembers across events.
@@ -45,10 +49,11 @@ impl Checker {
             .insert(node.name().to_string(), node.log().commit());
     }
 
-    /// A client was told `order` is confirmed.
+    /// A client was told `order` is confirmed, by the owner of `epoch`.
     pub fn acknowledged(
         &mut self,
         order: &Order,
+        epoch: u64,
         owners: &[&CheckoutNode],
     ) -> Result<(), Violation> {
         let index = order_index(order)?;
@@ -65,6 +70,7 @@ impl Checker {
         let ack = Ack {
             index,
             order: order.clone(),
+            epoch,
         };
         for owner in owners {
             check_ack_in(owner, &ack)?;
@@ -168,7 +174,7 @@ fn check_ack_in(node: &CheckoutNode, ack: &Ack) -> Result<(), Violation> {
     let Some((epoch, _)) = node.owned_epoch() else {
         return Ok(());
     };
-    if epoch <= ack.order.epoch {
+    if epoch <= ack.epoch {
         return Ok(());
     }
     let held = node.log().entries().get(ack.index as usize - 1);

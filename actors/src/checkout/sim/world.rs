@@ -65,6 +65,8 @@ enum Due {
     Answer {
         client: usize,
         id: u64,
+        /// The epoch the answering owner held (0 for a client timeout).
+        epoch: u64,
         outcome: Result<Outcome, CheckoutFailure>,
     },
     Client(usize),
@@ -228,8 +230,9 @@ impl World {
             Due::Answer {
                 client,
                 id,
+                epoch,
                 outcome,
-            } => self.answer(client, id, outcome),
+            } => self.answer(client, id, epoch, outcome),
             Due::Client(client) => {
                 self.attempt(client);
                 Ok(())
@@ -300,11 +303,16 @@ impl World {
             Action::Reply { id, outcome } => {
                 if let Some(&client) = self.ids.get(&id) {
                     let delay = self.rng.random_range(1..10);
+                    let epoch = self.nodes[node]
+                        .as_ref()
+                        .and_then(|n| n.owned_epoch())
+                        .map_or(0, |(epoch, _)| epoch);
                     self.at(
                         delay,
                         Due::Answer {
                             client,
                             id,
+                            epoch,
                             outcome,
                         },
                     );
@@ -384,6 +392,7 @@ impl World {
             Due::Answer {
                 client,
                 id,
+                epoch: 0,
                 outcome: Err(CheckoutFailure::Unavailable("client timeout".into())),
             },
         );
@@ -393,12 +402,16 @@ impl World {
         &mut self,
         client: usize,
         id: u64,
+        epoch: u64,
         outcome: Result<Outcome, CheckoutFailure>,
     ) -> Result<(), Violation> {
         if let Ok(Outcome::Order { order, .. }) = &outcome {
-            self.note(format!("client {client} acknowledged {}", order.order_id));
+            self.note(format!(
+                "client {client} acknowledged {} in epoch {epoch}",
+                order.order_id
+            ));
             let owners: Vec<&CheckoutNode> = self.nodes.iter().flatten().collect();
-            self.checker.acknowledged(order, &owners)?;
+            self.checker.acknowledged(order, epoch, &owners)?;
         }
         if self.clients[client].attempt != id {
             return Ok(());
