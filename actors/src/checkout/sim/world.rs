@@ -262,14 +262,18 @@ impl World {
         let Some(core) = self.nodes[node].as_mut() else {
             return Ok(());
         };
+        // The epoch whose owner answers clients in this step: the one it
+        // owned before (a commit may make it step down within the step).
+        let before = core.owned_epoch();
         let actions = f(core);
+        let owned = before.or(core.owned_epoch()).map_or(0, |(epoch, _)| epoch);
         let crash_at = (self.faults && self.rng.random_bool(0.002))
             .then(|| self.rng.random_range(0..=actions.len()));
         for (i, action) in actions.into_iter().enumerate() {
             if crash_at == Some(i) {
                 break;
             }
-            self.perform(node, action)?;
+            self.perform(node, owned, action)?;
         }
         if crash_at.is_some() {
             self.crash(node);
@@ -277,7 +281,7 @@ impl World {
         Ok(())
     }
 
-    fn perform(&mut self, node: usize, action: Action) -> Result<(), Violation> {
+    fn perform(&mut self, node: usize, owned: u64, action: Action) -> Result<(), Violation> {
         match action {
             Action::Persist(persist) => {
                 let promised = self.nodes[node].as_ref().map_or(0, |n| n.log().promised());
@@ -303,10 +307,7 @@ impl World {
             Action::Reply { id, outcome } => {
                 if let Some(&client) = self.ids.get(&id) {
                     let delay = self.rng.random_range(1..10);
-                    let epoch = self.nodes[node]
-                        .as_ref()
-                        .and_then(|n| n.owned_epoch())
-                        .map_or(0, |(epoch, _)| epoch);
+                    let epoch = owned;
                     self.at(
                         delay,
                         Due::Answer {
