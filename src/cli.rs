@@ -43,54 +43,59 @@ pub enum Command {
     BenchPeer(BenchPeerArgs),
 }
 
-/// Flags of `bazaar node`. The cookie comes from `BAZAAR_COOKIE` or `--cookie-file`.
+/// Flags of `bazaar node`, each also read from an environment variable
+/// (`--data-dir` from `BAZAAR_DATA_DIR`, `--seed` from `BAZAAR_SEEDS` as a
+/// comma list; `--help` names them all); a flag wins over its variable.
+/// The cookie comes from `BAZAAR_COOKIE` or `--cookie-file`.
 #[derive(Debug, Args, Clone)]
 pub struct NodeArgs {
     /// Node name, unique in the cluster.
-    #[arg(long)]
+    #[arg(long, env = "BAZAAR_NAME")]
     pub name: String,
     /// Address the cluster listener binds to (only this address).
-    #[arg(long, default_value = "127.0.0.1:7071")]
+    #[arg(long, env = "BAZAAR_LISTEN", default_value = "127.0.0.1:7071")]
     pub listen: SocketAddr,
     /// Address the HTTP gateway binds to.
-    #[arg(long, default_value = "127.0.0.1:8081")]
+    #[arg(long, env = "BAZAAR_HTTP", default_value = "127.0.0.1:8081")]
     pub http: SocketAddr,
-    /// Cluster address of a node to join; repeatable.
-    #[arg(long = "seed")]
+    /// Cluster address of a node to join (HOST:PORT, a DNS name is
+    /// resolved again on every dial, to each of its addresses); repeatable,
+    /// or a comma list in BAZAAR_SEEDS.
+    #[arg(long = "seed", env = "BAZAAR_SEEDS", value_delimiter = ',')]
     pub seeds: Vec<String>,
     /// Address peers must dial, when it differs from --listen (HOST:PORT).
-    #[arg(long)]
+    #[arg(long, env = "BAZAAR_ADVERTISE")]
     pub advertise: Option<String>,
     /// Directory for this node's files (pid file, later its journal).
-    #[arg(long)]
+    #[arg(long, env = "BAZAAR_DATA_DIR")]
     pub data_dir: PathBuf,
     /// Expected cluster size: membership readiness (`/readyz`) waits until
     /// a majority of it is reachable. Checkout and carts count voters instead.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, env = "BAZAAR_EXPECT", default_value_t = 1)]
     pub expect: usize,
     /// Checkout's voters when its journal holds none yet (comma list of
     /// node names); required with --expect above 1, else this node alone.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, env = "BAZAAR_VOTERS", value_delimiter = ',')]
     pub voters: Vec<String>,
     /// Requests a second one client address may make to the gateway
     /// (bursts of twice that); more are answered 429.
-    #[arg(long, default_value_t = crate::gateway::limits::RATE_PER_SEC)]
+    #[arg(long, env = "BAZAAR_RATE_LIMIT", default_value_t = crate::gateway::limits::RATE_PER_SEC)]
     pub rate_limit: f64,
     /// File holding the cluster cookie (instead of BAZAAR_COOKIE).
-    #[arg(long)]
+    #[arg(long, env = "BAZAAR_COOKIE_FILE")]
     pub cookie_file: Option<PathBuf>,
     /// File holding the admin password (instead of BAZAAR_ADMIN_PASSWORD).
-    #[arg(long)]
+    #[arg(long, env = "BAZAAR_ADMIN_PASSWORD_FILE")]
     pub admin_password_file: Option<PathBuf>,
     /// PEM certificate of this node: turns on mutual TLS between nodes
     /// (with --tls-key and --tls-ca).
-    #[arg(long, requires_all = ["tls_key", "tls_ca"])]
+    #[arg(long, env = "BAZAAR_TLS_CERT", requires_all = ["tls_key", "tls_ca"])]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of --tls-cert.
-    #[arg(long, requires_all = ["tls_cert", "tls_ca"])]
+    #[arg(long, env = "BAZAAR_TLS_KEY", requires_all = ["tls_cert", "tls_ca"])]
     pub tls_key: Option<PathBuf>,
     /// PEM certificate of the CA that signs every node's certificate.
-    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+    #[arg(long, env = "BAZAAR_TLS_CA", requires_all = ["tls_cert", "tls_key"])]
     pub tls_ca: Option<PathBuf>,
     /// Runtime flags.
     #[command(flatten)]
@@ -249,4 +254,73 @@ pub struct DemoArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The variables of `bazaar node` a deployment sets, with values.
+    const NODE_ENV: [(&str, &str); 10] = [
+        ("BAZAAR_NAME", "bazaar-checkout-1"),
+        ("BAZAAR_LISTEN", "10.0.0.2:7071"),
+        ("BAZAAR_HTTP", "10.0.0.2:8081"),
+        ("BAZAAR_SEEDS", "bazaar-seeds:7071,10.0.0.9:7071"),
+        ("BAZAAR_ADVERTISE", "bazaar-checkout-1.bazaar-seeds:7071"),
+        ("BAZAAR_DATA_DIR", "/var/lib/bazaar"),
+        ("BAZAAR_EXPECT", "3"),
+        ("BAZAAR_VOTERS", "a,b,c"),
+        ("BAZAAR_WORKERS", "2"),
+        ("BAZAAR_BUSY_POLL_US", "0"),
+    ];
+
+    fn node_args(argv: &[&str]) -> Result<NodeArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["bazaar", "node"].iter().chain(argv))?;
+        match cli.command {
+            Command::Node(args) => Ok(*args),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    /// One test, so that no other test of this binary sees the variables.
+    #[test]
+    fn node_flags_come_from_the_environment_and_flags_win() {
+        for (key, value) in NODE_ENV {
+            std::env::set_var(key, value);
+        }
+        let from_env = node_args(&[]);
+        let overridden = node_args(&["--name", "x", "--seed", "h:1", "--expect", "1"]);
+        std::env::set_var("BAZAAR_EXPECT", "three");
+        let malformed = node_args(&[]);
+        for (key, _) in NODE_ENV {
+            std::env::remove_var(key);
+        }
+        let missing_name = node_args(&["--data-dir", "d"]);
+
+        let args = from_env.expect("parse from the environment");
+        assert_eq!(args.name, "bazaar-checkout-1");
+        assert_eq!(args.listen.to_string(), "10.0.0.2:7071");
+        assert_eq!(args.http.to_string(), "10.0.0.2:8081");
+        assert_eq!(args.seeds, ["bazaar-seeds:7071", "10.0.0.9:7071"]);
+        assert_eq!(
+            args.advertise.as_deref(),
+            Some("bazaar-checkout-1.bazaar-seeds:7071")
+        );
+        assert_eq!(args.data_dir, PathBuf::from("/var/lib/bazaar"));
+        assert_eq!(args.expect, 3);
+        assert_eq!(args.voters, ["a", "b", "c"]);
+        assert_eq!(args.runtime.workers, Some(2));
+        assert_eq!(args.runtime.busy_poll_us, 0);
+
+        let args = overridden.expect("parse flags over the environment");
+        assert_eq!(args.name, "x");
+        assert_eq!(args.seeds, ["h:1"]);
+        assert_eq!(args.expect, 1);
+        assert_eq!(args.voters, ["a", "b", "c"], "unset flags still read");
+
+        let error = malformed.expect_err("BAZAAR_EXPECT=three is no number");
+        assert!(error.to_string().contains("three"), "{error}");
+        let error = missing_name.expect_err("no --name and no BAZAAR_NAME");
+        assert!(error.to_string().contains("--name"), "{error}");
+    }
 }

@@ -20,11 +20,11 @@ use tokio::runtime::Runtime;
 pub struct RuntimeArgs {
     /// Worker threads of the async runtime [default: every core for `node`;
     /// `up` and `bench` split the cores between the processes they start].
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, env = "BAZAAR_WORKERS", value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: Option<u16>,
     /// Microseconds a lane keeps polling its socket after traffic before
     /// it sleeps (lower latency for CPU while messages flow; 0: never poll).
-    #[arg(long, default_value_t = default_busy_poll_us())]
+    #[arg(long, env = "BAZAAR_BUSY_POLL_US", default_value_t = default_busy_poll_us())]
     pub busy_poll_us: u64,
 }
 

@@ -214,6 +214,7 @@ impl Actor for Membership {
                 tls: args.tls,
                 socket: args.socket,
                 handshake_timeout: args.dialer.handshake_timeout,
+                listen: args.listen,
             },
             server: args.server,
             view_tx: args.view_tx,
