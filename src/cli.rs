@@ -61,7 +61,7 @@ pub struct NodeArgs {
     /// Address peers must dial, when it differs from --listen (HOST:PORT).
     #[arg(long)]
     pub advertise: Option<String>,
-    /// Directory for this node's files (pid file, later its journal).
+    /// Directory for this node's files (pid file, checkout journal).
     #[arg(long)]
     pub data_dir: PathBuf,
     /// Expected cluster size: membership readiness (`/readyz`) waits until
