@@ -66,7 +66,7 @@ pub struct NodeArgs {
     /// Address peers must dial, when it differs from --listen (HOST:PORT).
     #[arg(long, env = "BAZAAR_ADVERTISE")]
     pub advertise: Option<String>,
-    /// Directory for this node's files (pid file, later its journal).
+    /// Directory for this node's files (pid file, checkout journal).
     #[arg(long, env = "BAZAAR_DATA_DIR")]
     pub data_dir: PathBuf,
     /// Expected cluster size: membership readiness (`/readyz`) waits until
