@@ -19,6 +19,7 @@ const DEFAULT_FILTER: &str = "info,ractor=warn,ractor_cluster=warn";
 
 #[cfg(feature = "otlp")]
 pub mod otlp;
+pub mod process;
 
 /// What must live as long as the process logs: with the `otlp` feature,
 /// the exporter, flushed when this is dropped.
