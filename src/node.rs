@@ -23,7 +23,7 @@ use crate::gateway::{self, GatewayState};
 
 /// Runs a node until SIGTERM or Ctrl-C.
 pub fn run(args: NodeArgs) -> anyhow::Result<()> {
-    let _telemetry = crate::telemetry::init();
+    let _telemetry = crate::telemetry::init(&args.name);
     let cookie = config::load_cookie(args.cookie_file.as_deref())?;
     let token_key = TokenKey::derive(cookie.expose());
     let admin_password = config::load_admin_password(args.admin_password_file.as_deref())?;

@@ -5,7 +5,7 @@
 //! The default filter keeps Bazaar at `info` and ractor's own chatter at
 //! `warn`. `RUST_LOG` filters only what is printed: trace contexts are
 //! recorded whatever it says. Each line inside a request shows its trace,
-//! e.g. `http{trace_id=4bf92f35… method=POST path=/api/checkout}:remote{…}`.
+//! e.g. `http{otel.name="POST /api/checkout" … trace_id=4bf92f35…}:remote{…}`.
 //! Built with `--features otlp`, the trace spans are also exported over
 //! OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (see [`otlp`]).
 
@@ -19,6 +19,7 @@ const DEFAULT_FILTER: &str = "info,ractor=warn,ractor_cluster=warn";
 
 #[cfg(feature = "otlp")]
 pub mod otlp;
+pub mod process;
 
 /// What must live as long as the process logs: with the `otlp` feature,
 /// the exporter, flushed when this is dropped.
@@ -27,9 +28,10 @@ pub struct Telemetry {
     _otlp: Option<otlp::Guard>,
 }
 
-/// Installs the global subscriber; keep the result until the process ends.
+/// Installs the global subscriber of node `node`; keep the result until
+/// the process ends.
 #[must_use = "dropping it stops the trace exporter"]
-pub fn init() -> Telemetry {
+pub fn init(node: &str) -> Telemetry {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let logs = tracing_subscriber::fmt::layer()
@@ -42,7 +44,7 @@ pub fn init() -> Telemetry {
         .with(TraceLayer.with_filter(trace::filter()));
     #[cfg(feature = "otlp")]
     {
-        let (layer, guard) = match otlp::layer() {
+        let (layer, guard) = match otlp::layer(node) {
             Some((layer, guard)) => (Some(layer), Some(guard)),
             None => (None, None),
         };
@@ -51,6 +53,7 @@ pub fn init() -> Telemetry {
     }
     #[cfg(not(feature = "otlp"))]
     {
+        let _ = node;
         let _ = registry.try_init();
         Telemetry {}
     }

@@ -1,13 +1,18 @@
 //! `GET /metrics` on a cluster of real `bazaar node` processes: the answer
-//! is valid Prometheus text (parsed with `openmetrics-parser`), gateway
-//! requests are counted by route template, service calls, membership and
-//! quorum are there, the messages each service handles are counted on the
-//! node that handles them, and a killed node shows up as a `down` change on
-//! the survivors.
+//! is valid Prometheus text (parsed with `openmetrics-parser`) that passes
+//! `promtool check metrics` (Debian's `prometheus` package; the test fails
+//! without it), every metric has a `# HELP`, the process metrics and
+//! `bazaar_build_info` are there, gateway requests are counted by route
+//! template, service calls, membership and quorum are there, the messages
+//! each service handles are counted on the node that handles them (and
+//! monitoring polls are not), and a killed node shows up as a `down`
+//! change on the survivors.
 
 mod support;
 
 use std::collections::HashMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use openmetrics_parser::prometheus::parse_prometheus;
@@ -69,6 +74,52 @@ fn scrape(cluster: &TestCluster, i: usize) -> Option<Vec<Sample>> {
         }
     }
     Some(samples)
+}
+
+/// Runs `promtool check metrics` on `text`; panics with promtool's
+/// findings, or with how to install it when it is missing.
+fn promtool_check(text: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| {
+            panic!(
+                "cannot run promtool ({err}): install it (Debian: apt-get install prometheus; \
+                 .ci/run does) to check /metrics against Prometheus's own linter"
+            )
+        });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .expect("promtool reads the metrics");
+    let output = child.wait_with_output().expect("promtool finishes");
+    assert!(
+        output.status.success(),
+        "promtool check metrics failed:\n{}{}\n--- metrics ---\n{text}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The families that `text` declares with `# TYPE` but not `# HELP`.
+fn undescribed(text: &str) -> Vec<String> {
+    let declared = |prefix: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|line| line.strip_prefix(prefix))
+            .filter_map(|rest| rest.split_whitespace().next())
+            .map(str::to_string)
+            .collect()
+    };
+    let helped = declared("# HELP ");
+    declared("# TYPE ")
+        .into_iter()
+        .filter(|name| !helped.contains(name))
+        .collect()
 }
 
 /// `bazaar_service_messages_handled_total{service}` summed over nodes
@@ -142,7 +193,31 @@ fn metrics_count_requests_calls_and_membership() {
     let content_type = response.headers()["content-type"].to_str().unwrap();
     assert_eq!(content_type, "text/plain; version=0.0.4");
 
+    let text = response.text().expect("the /metrics body");
+    promtool_check(&text);
+    assert_eq!(
+        undescribed(&text),
+        Vec::<String>::new(),
+        "metrics without # HELP"
+    );
+
     let samples = scrape(&cluster, 1).expect("n1 serves /metrics");
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        value(&samples, "bazaar_build_info", &[("version", version)]),
+        Some(1.0),
+        "bazaar_build_info{{version=\"{version}\"}} 1"
+    );
+    for process in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+    ] {
+        let found = value(&samples, process, &[]);
+        assert!(found > Some(0.0), "{process} exported: {found:?}");
+    }
     let product = [
         ("route", "/api/products/{id}"),
         ("method", "GET"),
@@ -172,14 +247,14 @@ fn metrics_count_requests_calls_and_membership() {
         Some(1.0)
     );
 
-    let catalog = [("group", "bazaar.catalog"), ("outcome", "ok")];
+    let catalog = [("service", "catalog"), ("outcome", "ok")];
     let calls = value(&samples, "bazaar_service_calls_total", &catalog);
     assert!(calls >= Some(3.0), "catalog calls counted: {calls:?}");
     assert!(
         observations(
             &samples,
             "bazaar_service_call_duration_seconds",
-            &[("group", "bazaar.catalog")]
+            &[("service", "catalog")]
         ) >= 3.0,
         "catalog calls timed"
     );
@@ -222,6 +297,29 @@ fn metrics_count_requests_calls_and_membership() {
             "messages handled by {service} exported"
         );
     }
+    assert!(
+        samples.iter().all(|s| !s.labels.contains_key("group")),
+        "services are labelled `service`, never `group`"
+    );
+
+    // A dashboard polling the cluster is not checkout traffic.
+    let checkout_idle = handled_everywhere(&cluster, "checkout");
+    for _ in 0..5 {
+        for i in 1..=3 {
+            let (status, _) = http_get(cluster.http_addr(i), "/api/cluster")
+                .unwrap_or_else(|| panic!("n{i} answers /api/cluster"));
+            assert_eq!(status, 200);
+            let (status, _) = http_get(cluster.http_addr(i), "/readyz")
+                .unwrap_or_else(|| panic!("n{i} answers /readyz"));
+            assert_eq!(status, 200);
+        }
+    }
+    assert_eq!(
+        handled_everywhere(&cluster, "checkout"),
+        checkout_idle,
+        "15 polls of /api/cluster and /readyz are not checkout messages"
+    );
+
     let catalog_before = handled_everywhere(&cluster, "catalog");
     let search_before = handled_everywhere(&cluster, "search");
     assert!(catalog_before >= 3.0, "the reads above reached the catalog");

@@ -1,7 +1,10 @@
 //! The optional OTLP exporter (`cargo test --features otlp --test otlp`):
 //! a real `bazaar node` built with the feature exports the span of a
 //! request to an OTLP/HTTP collector, in the trace and under the parent
-//! that the request's `traceparent` named.
+//! that the request's `traceparent` named, named after its route, with the
+//! caller's `tracestate`, under a resource that names the node and keeps
+//! the operator's `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`; an
+//! unsampled caller's span is not exported.
 //!
 //! The collector here is a minimal HTTP/1.1 server that keeps the bodies
 //! of `POST /v1/traces`; the protobuf encodes trace and span ids as raw
@@ -79,6 +82,23 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         .any(|window| window == needle)
 }
 
+/// `GET /api/products/1` on `addr` in the caller's trace `traceparent`.
+fn get_product(addr: std::net::SocketAddr, traceparent: &str, tracestate: &str) {
+    let response = reqwest::blocking::Client::new()
+        .get(format!("http://{addr}/api/products/1"))
+        .header("traceparent", traceparent)
+        .header("tracestate", tracestate)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.headers().get("tracestate").map(|v| v.as_bytes()),
+        Some(tracestate.as_bytes()),
+        "the tracestate is echoed"
+    );
+}
+
 #[test]
 fn a_request_span_is_exported_in_the_callers_trace() {
     let (collector_port, bodies) = collector();
@@ -88,33 +108,68 @@ fn a_request_span_is_exported_in_the_callers_trace() {
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             &format!("http://127.0.0.1:{collector_port}"),
         )
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100");
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .env("OTEL_SERVICE_NAME", "shop-under-test")
+        .env("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=ci");
     let cluster = TestCluster::start_with(1, options);
     cluster.expect_within(Instant::now(), Duration::from_secs(30), "n1 ready", |c| {
         c.all_ready(&[1])
     });
 
+    // First a trace its caller does not sample, then one it does: spans
+    // are exported in order, so once the second is in, the first would be.
+    let unsampled_id = rand::random::<u128>() | 1;
     let trace_id = rand::random::<u128>() | 1;
     let parent_id = rand::random::<u64>() | 1;
-    let response = reqwest::blocking::Client::new()
-        .get(format!("http://{}/api/products/1", cluster.http_addr(1)))
-        .header(
-            "traceparent",
-            format!("00-{trace_id:032x}-{parent_id:016x}-01"),
-        )
-        .timeout(Duration::from_secs(5))
-        .send()
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
+    let addr = cluster.http_addr(1);
+    get_product(
+        addr,
+        &format!("00-{unsampled_id:032x}-{parent_id:016x}-00"),
+        "vendor=unsampled",
+    );
+    get_product(
+        addr,
+        &format!("00-{trace_id:032x}-{parent_id:016x}-01"),
+        "vendor=sampled",
+    );
 
+    let mut exported = Vec::new();
     cluster.expect_within(
         Instant::now(),
         Duration::from_secs(10),
         &format!("a span of trace {trace_id:032x} under {parent_id:016x} at the collector"),
         |_| {
-            bodies.lock().unwrap().iter().any(|body| {
+            let bodies = bodies.lock().unwrap();
+            match bodies.iter().find(|body| {
                 contains(body, &trace_id.to_be_bytes()) && contains(body, &parent_id.to_be_bytes())
-            })
+            }) {
+                Some(body) => {
+                    exported = body.clone();
+                    true
+                }
+                None => false,
+            }
         },
+    );
+    for expected in [
+        "GET /api/products/{id}",
+        "http.route",
+        "http.response.status_code",
+        "vendor=sampled",
+        "service.instance.id",
+        "shop-under-test",
+        "deployment.environment.name",
+    ] {
+        assert!(
+            contains(&exported, expected.as_bytes()),
+            "{expected:?} in the exported span's batch"
+        );
+    }
+    let bodies = bodies.lock().unwrap();
+    assert!(
+        !bodies
+            .iter()
+            .any(|body| contains(body, &unsampled_id.to_be_bytes())),
+        "the unsampled trace is not exported"
     );
 }

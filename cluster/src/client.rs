@@ -152,10 +152,10 @@ where
             Err(ClientError::NoMember { .. }) => "no_member",
             Err(ClientError::Failed { .. }) => "error",
         };
-        let service = self.group.clone();
-        metrics::counter!("bazaar_service_calls_total", "group" => service.clone(), "outcome" => outcome)
+        let service = service_label(&self.group);
+        metrics::counter!("bazaar_service_calls_total", "service" => service.clone(), "outcome" => outcome)
             .increment(1);
-        metrics::histogram!("bazaar_service_call_duration_seconds", "group" => service)
+        metrics::histogram!("bazaar_service_call_duration_seconds", "service" => service)
             .record(started.elapsed().as_secs_f64());
         result
     }
@@ -241,5 +241,25 @@ where
             .iter()
             .filter(|member| remote::cast(member, request.clone()).is_ok())
             .count()
+    }
+}
+
+/// The `service` label of calls to `group`: the group's first name after
+/// `bazaar.` (`bazaar.cart.backup` is the cart's), the label the services'
+/// own metrics carry, so that the two join.
+fn service_label(group: &str) -> String {
+    let name = group.strip_prefix("bazaar.").unwrap_or(group);
+    name.split('.').next().unwrap_or(name).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::service_label;
+
+    #[test]
+    fn calls_are_labelled_by_the_service_of_their_group() {
+        assert_eq!(service_label("bazaar.catalog"), "catalog");
+        assert_eq!(service_label("bazaar.cart.backup"), "cart");
+        assert_eq!(service_label("other"), "other");
     }
 }

@@ -38,45 +38,67 @@ pub struct TraceContext {
     pub trace_id: u128,
     /// This piece of work.
     pub span_id: u64,
+    /// The W3C `sampled` flag: whether the trace is recorded (exported).
+    /// It is the caller's to decide, and follows the trace across nodes.
+    pub sampled: bool,
 }
 
 impl TraceContext {
-    /// A new trace.
+    /// A new trace, sampled.
     pub fn root() -> Self {
         Self {
             trace_id: rand::random::<u128>().max(1),
             span_id: rand::random::<u64>().max(1),
+            sampled: true,
         }
     }
 
     /// A new piece of work in the same trace.
     pub fn child(self) -> Self {
         Self {
-            trace_id: self.trace_id,
             span_id: rand::random::<u64>().max(1),
+            ..self
         }
     }
 
-    /// The W3C `traceparent` header value.
+    /// The W3C `traceparent` header value (version 00).
     pub fn traceparent(self) -> String {
-        format!("00-{:032x}-{:016x}-01", self.trace_id, self.span_id)
+        let flags = u8::from(self.sampled);
+        format!(
+            "00-{:032x}-{:016x}-{flags:02x}",
+            self.trace_id, self.span_id
+        )
     }
 
-    /// Parses a W3C `traceparent` (version 00); `None` if malformed or
-    /// all-zero.
+    /// Parses a W3C `traceparent`; `None` if it is invalid. Version 00 is
+    /// exactly four fields; a later version may append fields after a
+    /// `-`, which are ignored (only the first four are read); version ff
+    /// is invalid. Ids are lowercase hex and not all zero.
     pub fn from_traceparent(value: &str) -> Option<Self> {
-        let mut parts = value.trim().split('-');
-        let (version, trace, span, flags) =
-            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-        if parts.next().is_some() || version != "00" || flags.len() != 2 {
+        let value = value.trim_matches([' ', '\t']);
+        let head = value.get(..VERSION_00_LEN)?;
+        let rest = &value[VERSION_00_LEN..];
+        let fields: Vec<&str> = head.split('-').collect();
+        let [version, trace, span, flags] = fields[..] else {
+            return None;
+        };
+        let hex = [(version, 2), (trace, 32), (span, 16), (flags, 2)];
+        if !hex.iter().all(|(text, len)| is_lower_hex(text, *len)) {
             return None;
         }
-        if trace.len() != 32 || span.len() != 16 {
+        let version = u8::from_str_radix(version, 16).ok()?;
+        let future_tail = version > 0 && rest.starts_with('-');
+        if version == 0xff || !(rest.is_empty() || future_tail) {
             return None;
         }
         let trace_id = u128::from_str_radix(trace, 16).ok()?;
         let span_id = u64::from_str_radix(span, 16).ok()?;
-        (trace_id != 0 && span_id != 0).then_some(Self { trace_id, span_id })
+        let flags = u8::from_str_radix(flags, 16).ok()?;
+        (trace_id != 0 && span_id != 0).then_some(Self {
+            trace_id,
+            span_id,
+            sampled: flags & SAMPLED_FLAG != 0,
+        })
     }
 
     fn trace_hex(self) -> String {
@@ -88,14 +110,28 @@ impl TraceContext {
     }
 }
 
+/// Length of a version-00 `traceparent`: `00-` ‖ 32 ‖ `-` ‖ 16 ‖ `-` ‖ 2.
+const VERSION_00_LEN: usize = 55;
+/// The `sampled` bit of the trace flags.
+const SAMPLED_FLAG: u8 = 0x01;
+
+/// Whether `text` is exactly `len` lowercase hex digits.
+fn is_lower_hex(text: &str, len: usize) -> bool {
+    text.len() == len
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// An exporter of spans to a tracing backend, if the process installed one
 /// (the `otlp` feature of the `bazaar` binary): it gives the spans their
 /// parents from other processes and names the current span in its own ids.
 #[derive(Debug, Clone, Copy)]
 pub struct Exporter {
     /// Makes `span` a child of `parent`, which lives in another process
-    /// (or only in a client's `traceparent`).
-    pub set_parent: fn(&Span, TraceContext),
+    /// (or only in a client's `traceparent`), with the caller's W3C
+    /// `tracestate` if it sent one.
+    pub set_parent: fn(&Span, TraceContext, Option<&str>),
     /// The current span in the exporter's ids.
     pub current: fn() -> Option<TraceContext>,
 }
@@ -107,54 +143,115 @@ pub fn install_exporter(exporter: Exporter) {
     let _ = EXPORTER.set(exporter);
 }
 
-/// The span of one HTTP request: a child of `parent` (from the client's
-/// `traceparent`) or a new trace. Returns the span and its context.
-pub fn request_span(
-    method: &str,
-    path: &str,
-    parent: Option<TraceContext>,
-) -> (Span, TraceContext) {
-    let context = parent.map_or_else(TraceContext::root, TraceContext::child);
+/// What the gateway knows of an HTTP request when its span starts.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpRequest<'a> {
+    /// The method, e.g. `GET`.
+    pub method: &'a str,
+    /// The matched route template (`/api/products/{id}`); `None` when no
+    /// route matched.
+    pub route: Option<&'a str>,
+    /// The raw path.
+    pub path: &'a str,
+    /// The caller's `traceparent`, if valid.
+    pub parent: Option<TraceContext>,
+    /// The caller's `tracestate`, passed on to the exporter.
+    pub tracestate: Option<&'a str>,
+}
+
+/// The server span of one HTTP request, named as OpenTelemetry's HTTP
+/// conventions say (`GET /api/products/{id}`, or just the method when no
+/// route matched): a child of the caller's `traceparent` or a new trace.
+/// Returns the span and its context; record the answer with
+/// [`record_status`].
+pub fn request_span(request: HttpRequest<'_>) -> (Span, TraceContext) {
+    let context = request
+        .parent
+        .map_or_else(TraceContext::root, TraceContext::child);
+    let name = match request.route {
+        Some(route) => format!("{} {route}", request.method),
+        None => request.method.to_string(),
+    };
     let span = tracing::info_span!(
         target: TARGET,
         parent: None,
         "http",
+        otel.name = name.as_str(),
+        otel.kind = "server",
         trace_id = %context.trace_hex(),
         span_id = %context.span_hex(),
-        %method,
-        %path,
+        sampled = context.sampled,
+        http.request.method = request.method,
+        http.route = request.route,
+        url.path = request.path,
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
     );
     if let Some(exporter) = EXPORTER.get() {
-        (exporter.set_parent)(&span, parent.unwrap_or(context));
+        let parent = request.parent.unwrap_or(context);
+        (exporter.set_parent)(&span, parent, request.tracestate);
     }
     (span, context)
 }
 
-/// The span a message from another node is delivered in: a child of the
-/// sender's context, a root in this process.
-pub fn remote_span(protocol: &'static str, sender: TraceContext) -> Span {
+/// Records the response status on a [`request_span`]; a 5xx marks the
+/// span as an error (a 4xx is the client's, not the server's).
+pub fn record_status(span: &Span, status: u16) {
+    span.record("http.response.status_code", status);
+    if status >= 500 {
+        span.record("otel.status_code", "ERROR");
+    }
+}
+
+/// How a message from another node is delivered: a call waits for its
+/// answer, a cast does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// A request with a reply: an RPC server span.
+    Call,
+    /// A one-way message: a consumer span.
+    Cast,
+}
+
+impl Delivery {
+    /// The OpenTelemetry span kind.
+    fn span_kind(self) -> &'static str {
+        match self {
+            Self::Call => "server",
+            Self::Cast => "consumer",
+        }
+    }
+}
+
+/// The span a message from another node is delivered in, named after its
+/// protocol: a child of the sender's context, a root in this process.
+pub fn remote_span(protocol: &'static str, delivery: Delivery, sender: TraceContext) -> Span {
     let context = sender.child();
     let span = tracing::info_span!(
         target: TARGET,
         parent: None,
         "remote",
+        otel.name = protocol,
+        otel.kind = delivery.span_kind(),
         trace_id = %context.trace_hex(),
         span_id = %context.span_hex(),
+        sampled = context.sampled,
         parent_id = %sender.span_hex(),
-        protocol,
+        rpc.system = "bazaar",
+        rpc.service = protocol,
     );
     if let Some(exporter) = EXPORTER.get() {
-        (exporter.set_parent)(&span, sender);
+        (exporter.set_parent)(&span, sender, None);
     }
     span
 }
 
 /// The trace the current span belongs to, if any (in the exporter's ids
-/// when one is installed, so that the receiving side's spans link to the
-/// sender's exported span).
+/// when one is installed and records the span, so that the receiving
+/// side's spans link to the sender's exported span).
 pub fn current() -> Option<TraceContext> {
-    if let Some(exporter) = EXPORTER.get() {
-        return (exporter.current)();
+    if let Some(found) = EXPORTER.get().and_then(|exporter| (exporter.current)()) {
+        return Some(found);
     }
     let span = Span::current();
     span.id()?;
@@ -181,8 +278,11 @@ where
             return;
         };
         if let Some(span) = ctx.span(id) {
-            span.extensions_mut()
-                .insert(TraceContext { trace_id, span_id });
+            span.extensions_mut().insert(TraceContext {
+                trace_id,
+                span_id,
+                sampled: fields.sampled.unwrap_or(true),
+            });
         }
     }
 }
@@ -200,11 +300,18 @@ fn is_trace_span(metadata: &Metadata<'_>) -> bool {
 struct Fields {
     trace_id: Option<u128>,
     span_id: Option<u64>,
+    sampled: Option<bool>,
 }
 
 impl Visit for Fields {
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if field.name() == "sampled" {
+            self.sampled = Some(value);
+        }
+    }
+
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        // Only the two ids are read; other fields (method, path, …) are
+        // Only the ids are read (and `sampled`, a bool); other fields are
         // not formatted at all.
         match field.name() {
             "trace_id" => self.trace_id = u128::from_str_radix(&format!("{value:?}"), 16).ok(),
@@ -220,22 +327,68 @@ mod tests {
 
     use super::*;
 
+    const TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+    const SPAN: &str = "b7ad6b7169203331";
+
+    fn parsed(value: &str) -> Option<TraceContext> {
+        TraceContext::from_traceparent(value)
+    }
+
     #[test]
-    fn traceparent_round_trips_and_rejects_garbage() {
-        let context = TraceContext::root();
-        assert_eq!(
-            TraceContext::from_traceparent(&context.traceparent()),
-            Some(context)
-        );
-        for bad in [
-            "",
-            "00-0-0-01",
-            "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-            "00-00000000000000000000000000000000-b7ad6b7169203331-01",
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
-            "00-0af7651916cd43dd8448eb211c80319g-b7ad6b7169203331-01",
+    fn traceparent_round_trips_with_its_sampled_flag() {
+        for sampled in [true, false] {
+            let context = TraceContext {
+                sampled,
+                ..TraceContext::root()
+            };
+            assert_eq!(parsed(&context.traceparent()), Some(context));
+            assert_eq!(context.child().sampled, sampled);
+        }
+        let unsampled = parsed(&format!("00-{TRACE}-{SPAN}-00")).unwrap();
+        assert!(!unsampled.sampled);
+        assert!(unsampled.traceparent().ends_with("-00"));
+        // Flags other than `sampled` are read but not passed on.
+        let other_flags = parsed(&format!("00-{TRACE}-{SPAN}-09")).unwrap();
+        assert!(other_flags.sampled);
+        assert!(other_flags.traceparent().ends_with("-01"));
+    }
+
+    #[test]
+    fn future_versions_are_read_by_their_first_four_fields() {
+        let expected = TraceContext {
+            trace_id: u128::from_str_radix(TRACE, 16).unwrap(),
+            span_id: u64::from_str_radix(SPAN, 16).unwrap(),
+            sampled: true,
+        };
+        for future in [
+            format!("01-{TRACE}-{SPAN}-01"),
+            format!("cc-{TRACE}-{SPAN}-01-what-the-future-will-be-like"),
+            format!("fe-{TRACE}-{SPAN}-01-"),
         ] {
-            assert_eq!(TraceContext::from_traceparent(bad), None, "{bad:?}");
+            assert_eq!(parsed(&future), Some(expected), "{future}");
+        }
+    }
+
+    #[test]
+    fn invalid_traceparents_are_rejected() {
+        for bad in [
+            String::new(),
+            "00-0-0-01".to_string(),
+            // Version ff is invalid; version 00 has exactly four fields.
+            format!("ff-{TRACE}-{SPAN}-01"),
+            format!("00-{TRACE}-{SPAN}-01-extra"),
+            // A future version's extra fields follow a dash.
+            format!("01-{TRACE}-{SPAN}-01x"),
+            // All-zero ids, uppercase or non-hex digits, wrong lengths.
+            format!("00-{}-{SPAN}-01", "0".repeat(32)),
+            format!("00-{TRACE}-{}-01", "0".repeat(16)),
+            format!("00-{}-{SPAN}-01", TRACE.to_uppercase()),
+            format!("00-{TRACE}-{SPAN}-0G"),
+            format!("00-{}g-{SPAN}-01", &TRACE[..31]),
+            format!("00-{TRACE}-{SPAN}1-01"),
+            format!("0-{TRACE}-{SPAN}-01"),
+        ] {
+            assert_eq!(parsed(&bad), None, "{bad:?}");
         }
     }
 
@@ -245,7 +398,13 @@ mod tests {
         tracing::subscriber::with_default(subscriber, || {
             assert_eq!(current(), None);
             let parent = TraceContext::root();
-            let (span, context) = request_span("GET", "/x", Some(parent));
+            let (span, context) = request_span(HttpRequest {
+                method: "GET",
+                route: Some("/x"),
+                path: "/x",
+                parent: Some(parent),
+                tracestate: None,
+            });
             assert_eq!(context.trace_id, parent.trace_id);
             assert_ne!(context.span_id, parent.span_id);
             let _in_request = span.enter();
@@ -253,11 +412,19 @@ mod tests {
             let inner = tracing::info_span!("inner");
             let _in_inner = inner.enter();
             assert_eq!(current(), Some(context));
-            let remote = remote_span("p", context);
+            let remote = remote_span("p", Delivery::Call, context);
             let _in_remote = remote.enter();
             let found = current().unwrap();
             assert_eq!(found.trace_id, context.trace_id);
             assert_ne!(found.span_id, context.span_id);
+            drop(_in_remote);
+            let unsampled = TraceContext {
+                sampled: false,
+                ..parent
+            };
+            let remote = remote_span("p", Delivery::Cast, unsampled);
+            let _in_unsampled = remote.enter();
+            assert_eq!(current().map(|found| found.sampled), Some(false));
         });
     }
 }

@@ -12,6 +12,12 @@
 //! service are the exception: the service actors bump plain atomics
 //! ([`bazaar_actors::host::traffic`]), which each scrape copies into
 //! `bazaar_service_messages_handled_total{service}`.
+//!
+//! Conventions (Prometheus's): every metric has a `# HELP` line (see
+//! [`DESCRIPTIONS`]; a metric recorded anywhere must be described there),
+//! a service is always the label `service="catalog"`, the standard
+//! `process_*` metrics come from `/proc` ([`crate::telemetry::process`]),
+//! and `bazaar_build_info{version}` is 1.
 
 use std::time::{Duration, Instant};
 
@@ -23,6 +29,7 @@ use bazaar_actors::host::traffic;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use super::GatewayState;
+use crate::telemetry::process;
 
 /// Bucket bounds of every histogram, in seconds: 1 ms to 10 s.
 pub const BUCKETS_SECONDS: &[f64] = &[
@@ -33,12 +40,51 @@ const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 /// Content type of the Prometheus text exposition format.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 
-/// Installs the process-wide Prometheus recorder and starts its upkeep
-/// task; call once per process, inside the runtime.
+/// The kind of a metric, for its description.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Every metric Bazaar records, with its `# HELP` text.
+const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
+    ("bazaar_build_info", Kind::Gauge, "Always 1, labelled with the version of the running bazaar binary"),
+    ("bazaar_http_requests_total", Kind::Counter, "HTTP requests answered by the gateway, by route template, method and status"),
+    ("bazaar_http_request_duration_seconds", Kind::Histogram, "Time the gateway took to answer HTTP requests, by route template, method and status"),
+    ("bazaar_service_calls_total", Kind::Counter, "Calls this node made to a service, by service and outcome"),
+    ("bazaar_service_call_duration_seconds", Kind::Histogram, "Time calls this node made to a service took, retries included, by service"),
+    ("bazaar_service_messages_handled_total", Kind::Counter, "Requests the service actors of this node handled, by service (monitoring and internal protocol messages excluded)"),
+    ("bazaar_service_escalations_total", Kind::Counter, "Times a service's supervision tree gave up on this node and was restarted whole, by service"),
+    ("bazaar_members", Kind::Gauge, "Cluster members as this node sees them, by state"),
+    ("bazaar_quorum", Kind::Gauge, "1 if this node sees a majority of the expected members up, else 0"),
+    ("bazaar_membership_changes_total", Kind::Counter, "Membership changes this node saw, by event"),
+    ("bazaar_actor_failures_total", Kind::Counter, "Supervised actors that exited with an error or failed to start, by supervisor and child"),
+    ("bazaar_actor_restarts_total", Kind::Counter, "Supervised actors restarted successfully, by supervisor and child"),
+    ("bazaar_cluster_handshakes", Kind::Gauge, "Inbound cluster connections in their handshake"),
+    ("bazaar_cluster_connections_total", Kind::Counter, "Inbound cluster connections, by outcome"),
+    ("bazaar_checkout_epoch", Kind::Gauge, "Highest checkout ownership epoch this node's replica promised"),
+    ("bazaar_checkout_failovers_total", Kind::Counter, "Checkout ownerships this node took over after losing the owner"),
+    ("bazaar_checkout_failover_duration_seconds", Kind::Histogram, "Time from losing the checkout owner to this node owning checkout"),
+    ("bazaar_orders_confirmed_total", Kind::Counter, "Orders this node confirmed as checkout owner"),
+];
+
+/// Installs the process-wide Prometheus recorder, describes every metric,
+/// and starts the recorder's upkeep task; call once per process, inside
+/// the runtime.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets(BUCKETS_SECONDS)?
         .install_recorder()?;
+    for &(name, kind, help) in DESCRIPTIONS {
+        match kind {
+            Kind::Counter => metrics::describe_counter!(name, help),
+            Kind::Gauge => metrics::describe_gauge!(name, help),
+            Kind::Histogram => metrics::describe_histogram!(name, help),
+        }
+    }
+    metrics::gauge!("bazaar_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     let upkeep = handle.clone();
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(UPKEEP_INTERVAL);
@@ -59,8 +105,8 @@ impl GatewayState {
 }
 
 /// `GET /metrics`: every metric of this process in the Prometheus text
-/// format, with the services' message counters brought up to date; 404
-/// when no recorder is installed.
+/// format, with the services' message counters brought up to date and the
+/// process metrics read now; 404 when no recorder is installed.
 pub async fn render(State(state): State<GatewayState>) -> Response {
     let Some(handle) = &state.metrics else {
         return StatusCode::NOT_FOUND.into_response();
@@ -69,7 +115,12 @@ pub async fn render(State(state): State<GatewayState>) -> Response {
         metrics::counter!("bazaar_service_messages_handled_total", "service" => handled.service())
             .absolute(handled.total());
     }
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], handle.render()).into_response()
+    let mut text = handle.render();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&process::render());
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
 }
 
 /// Middleware: `bazaar_http_requests_total{route,method,status}` and

@@ -3,14 +3,18 @@
 //! `http` spans and the `remote` spans a node delivers messages in) is
 //! exported over OTLP/HTTP (protobuf) in batches, with its parent from the
 //! caller's `traceparent` or from the node that sent the message, so a
-//! backend shows one trace across nodes. The standard `OTEL_*` variables
-//! configure the exporter (endpoint, headers, batch delay);
-//! `OTEL_SERVICE_NAME` defaults to `bazaar`.
+//! backend shows one trace across nodes. A caller's unsampled trace is not
+//! exported. The standard `OTEL_*` variables configure the exporter
+//! (endpoint, headers, batch delay) and the resource: `service.name`
+//! defaults to `bazaar` and `service.instance.id` to the node's name, and
+//! `OTEL_RESOURCE_ATTRIBUTES`, then `OTEL_SERVICE_NAME`, override them.
 
 use bazaar_cluster::trace::{self, Exporter, TraceContext};
 use opentelemetry::trace::{
     SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, TracerProvider,
 };
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::resource::{EnvResourceDetector, TelemetryResourceDetector};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use tracing::{Span, Subscriber};
@@ -32,8 +36,14 @@ impl Drop for Guard {
     }
 }
 
-/// The exporting layer, if `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
-pub fn layer<S>() -> Option<(impl Layer<S>, Guard)>
+/// Resource attribute naming the node.
+const SERVICE_INSTANCE_ID: &str = "service.instance.id";
+/// Default `service.name`.
+const SERVICE_NAME: &str = "bazaar";
+
+/// The exporting layer of node `node`, if `OTEL_EXPORTER_OTLP_ENDPOINT`
+/// is set.
+pub fn layer<S>(node: &str) -> Option<(impl Layer<S>, Guard)>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
@@ -48,10 +58,9 @@ where
             return None;
         }
     };
-    let service = std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "bazaar".to_string());
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_resource(Resource::builder().with_service_name(service).build())
+        .with_resource(resource(node))
         .build();
     let tracer = provider.tracer("bazaar");
     trace::install_exporter(Exporter {
@@ -64,13 +73,39 @@ where
     Some((layer, Guard(provider)))
 }
 
-fn set_parent(span: &Span, parent: TraceContext) {
+/// The node's resource: later sources win, so the operator's variables
+/// override Bazaar's defaults.
+fn resource(node: &str) -> Resource {
+    let mut builder = Resource::builder_empty()
+        .with_detector(Box::new(TelemetryResourceDetector))
+        .with_attributes([
+            KeyValue::new("service.name", SERVICE_NAME),
+            KeyValue::new(SERVICE_INSTANCE_ID, node.to_string()),
+        ])
+        .with_detector(Box::new(EnvResourceDetector::new()));
+    if let Some(service) = std::env::var("OTEL_SERVICE_NAME")
+        .ok()
+        .filter(|name| !name.is_empty())
+    {
+        builder = builder.with_service_name(service);
+    }
+    builder.build()
+}
+
+fn set_parent(span: &Span, parent: TraceContext, tracestate: Option<&str>) {
+    let flags = match parent.sampled {
+        true => TraceFlags::SAMPLED,
+        false => TraceFlags::default(),
+    };
+    let state = tracestate
+        .and_then(|state| state.parse::<TraceState>().ok())
+        .unwrap_or_default();
     let context = SpanContext::new(
         TraceId::from_bytes(parent.trace_id.to_be_bytes()),
         SpanId::from_bytes(parent.span_id.to_be_bytes()),
-        TraceFlags::SAMPLED,
+        flags,
         true,
-        TraceState::default(),
+        state,
     );
     let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(context));
 }
@@ -82,5 +117,6 @@ fn current() -> Option<TraceContext> {
     span_context.is_valid().then(|| TraceContext {
         trace_id: u128::from_be_bytes(span_context.trace_id().to_bytes()),
         span_id: u64::from_be_bytes(span_context.span_id().to_bytes()),
+        sampled: span_context.is_sampled(),
     })
 }

@@ -194,9 +194,13 @@ impl Actor for CheckoutReplicaActor {
         let Some((request, reply)) = message.into_parts() else {
             return Ok(());
         };
+        // Traffic is what users ask: not the replica's own ticks and
+        // steps, its peers' protocol, nor `Status`, which monitoring
+        // (`/api/cluster`, `/readyz`) polls whether or not anyone shops.
         if !matches!(
             request,
             CheckoutRequest::Tick
+                | CheckoutRequest::Status
                 | CheckoutRequest::Peer { .. }
                 | CheckoutRequest::Priced { .. }
                 | CheckoutRequest::Paid { .. }

@@ -7,8 +7,9 @@
 //! - counting is one relaxed `fetch_add`: no lock, no allocation, and no
 //!   ordering with anything else, so it costs next to nothing per message;
 //! - a service counts the requests it is sent (calls and casts, from this
-//!   node or others, decoded), never its own timer ticks, so an idle
-//!   service reads zero messages per second;
+//!   node or others, decoded), never its own timer ticks nor the status
+//!   requests that monitoring polls (`/api/cluster`, `/readyz`), so an
+//!   idle service reads zero messages per second under a dashboard;
 //! - counters are process-wide (one node per process) and only grow; a
 //!   restarted node starts again from zero, which readers computing rates
 //!   treat as a counter reset.

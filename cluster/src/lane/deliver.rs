@@ -82,7 +82,11 @@ fn deliver<P: Protocol>(
     trace: Option<TraceContext>,
 ) -> Outcome {
     // ractor runs the handler in the span current when the message is sent.
-    let span = trace.map(|trace| trace::remote_span(P::NAME, trace));
+    let delivery = match call {
+        Some(_) => trace::Delivery::Call,
+        None => trace::Delivery::Cast,
+    };
+    let span = trace.map(|trace| trace::remote_span(P::NAME, delivery, trace));
     let _in_trace = span.as_ref().map(|span| span.enter());
     if span.is_some() {
         tracing::debug!(target: trace::TARGET, kind = if call.is_some() { "call" } else { "cast" }, "remote message");

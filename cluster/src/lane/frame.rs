@@ -13,7 +13,8 @@
 //! ```
 //!
 //! Integers are little-endian. A cast or call sent inside a trace sets the
-//! kind's high bit and carries the sender's [`TraceContext`].
+//! kind's high bit and carries the sender's [`TraceContext`]; bit 0x40
+//! says the trace is not sampled.
 //!
 //! A payload is a frame of [`crate::codec`] (protocol tag + value); the lane
 //! never looks inside it. Invariants: parsing never panics and never
@@ -38,6 +39,7 @@ const CAST: u8 = 0x01;
 const CALL: u8 = 0x02;
 const REPLY: u8 = 0x03;
 const TRACED: u8 = 0x80;
+const UNSAMPLED: u8 = 0x40;
 
 /// How a call ended on the callee's side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,10 +153,16 @@ pub fn parse(body: &[u8]) -> Result<Entry<'_>, FrameError> {
             let (trace_id, rest) = rest.split_first_chunk::<16>().ok_or_else(truncated)?;
             let (span_id, rest) = take_u64(rest).ok_or_else(truncated)?;
             let trace_id = u128::from_le_bytes(*trace_id);
-            (Some(TraceContext { trace_id, span_id }), rest)
+            let sampled = kind & UNSAMPLED == 0;
+            let trace = TraceContext {
+                trace_id,
+                span_id,
+                sampled,
+            };
+            (Some(trace), rest)
         }
     };
-    match kind & !TRACED {
+    match kind & !(TRACED | UNSAMPLED) {
         CAST => {
             let (pid, payload) = take_u64(rest).ok_or_else(truncated)?;
             Ok(Entry::Cast {
@@ -240,7 +248,8 @@ fn begin(buf: &mut Vec<u8>, kind: u8, trace: Option<TraceContext>) -> usize {
     match trace {
         None => buf.push(kind),
         Some(trace) => {
-            buf.push(kind | TRACED);
+            let unsampled = if trace.sampled { 0 } else { UNSAMPLED };
+            buf.push(kind | TRACED | unsampled);
             buf.extend_from_slice(&trace.trace_id.to_le_bytes());
             buf.extend_from_slice(&trace.span_id.to_le_bytes());
         }

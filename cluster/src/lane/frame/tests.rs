@@ -31,8 +31,9 @@ proptest! {
         payload in proptest::collection::vec(any::<u8>(), 0..256),
         traced in any::<bool>(),
         trace_id in any::<u128>(),
+        sampled in any::<bool>(),
     ) {
-        let trace = traced.then_some(TraceContext { trace_id, span_id: id });
+        let trace = traced.then_some(TraceContext { trace_id, span_id: id, sampled });
         let mut buf = Vec::new();
         push_cast(&mut buf, pid, trace, ok(&payload)).unwrap();
         push_call(&mut buf, pid, id, timeout_ms, trace, ok(&payload)).unwrap();
