@@ -3,7 +3,9 @@
 //! route served, the requested rate held, the killed gateway's errors,
 //! the other gateways serving every second, and the killed node serving
 //! again once `up` has restarted it. With `--max-error-rate`, a run that
-//! sends half its requests to a dead gateway exits non-zero.
+//! sends half its requests to a dead gateway exits non-zero, and a run
+//! against nothing but a dead gateway fails once it gives up reading the
+//! catalog.
 
 mod support;
 
@@ -303,4 +305,19 @@ fn load_exits_non_zero_above_its_max_error_rate() {
         "about half failed, under 90%: {}",
         String::from_utf8_lossy(&lenient.stderr)
     );
+}
+
+#[test]
+fn load_against_only_a_dead_gateway_exits_non_zero() {
+    let dead = format!("http://127.0.0.1:{}", free_port_range(1));
+    let started = Instant::now();
+    let output = Command::new(BIN)
+        .args(["load", "--at", &dead, "--rate", "10", "--duration", "1"])
+        .args(["--max-error-rate", "0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("no gateway served the catalog"), "{stderr}");
+    println!("failed after {:?}", started.elapsed());
 }
