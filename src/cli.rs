@@ -78,8 +78,9 @@ pub struct NodeArgs {
     #[arg(long, env = "BAZAAR_VOTERS", value_delimiter = ',')]
     pub voters: Vec<String>,
     /// Requests a second one client address may make to the gateway
-    /// (bursts of twice that); more are answered 429.
-    #[arg(long, env = "BAZAAR_RATE_LIMIT", default_value_t = crate::gateway::limits::RATE_PER_SEC)]
+    /// (bursts of twice that); more are answered 429. 0: no limit.
+    #[arg(long, env = "BAZAAR_RATE_LIMIT", default_value_t = crate::gateway::limits::RATE_PER_SEC,
+          value_parser = crate::gateway::limits::parse_rate_limit)]
     pub rate_limit: f64,
     /// File holding the cluster cookie (instead of BAZAAR_COOKIE).
     #[arg(long, env = "BAZAAR_COOKIE_FILE")]
@@ -128,6 +129,10 @@ pub struct UpArgs {
     /// min(N, 5) nodes.
     #[arg(long, value_delimiter = ',')]
     pub voters: Vec<String>,
+    /// `--rate-limit` of every node: requests a second per client address
+    /// (0: no limit, to benchmark from this machine) [default: the node's].
+    #[arg(long, value_parser = crate::gateway::limits::parse_rate_limit)]
+    pub rate_limit: Option<f64>,
     /// Runtime flags, passed to every node.
     #[command(flatten)]
     pub runtime: RuntimeArgs,
@@ -242,7 +247,9 @@ pub struct DemoArgs {
     /// Cluster port of n1 (node i: this + i - 1).
     #[arg(long, default_value_t = config::DEFAULT_DEMO_CLUSTER_PORT)]
     pub cluster_port: u16,
-    /// Use the cluster `bazaar up` runs in --data-dir instead of starting one.
+    /// Use the cluster `bazaar up` runs in --data-dir instead of starting
+    /// one, at the nodes it records in DIR/nodes.json (--nodes and the
+    /// ports are then ignored).
     #[arg(long)]
     pub attach: bool,
     /// Seconds of load before the kill.

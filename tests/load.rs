@@ -2,7 +2,10 @@
 //! by `bazaar kill` mid-run: the JSON report must show every flow and
 //! route served, the requested rate held, the killed gateway's errors,
 //! the other gateways serving every second, and the killed node serving
-//! again once `up` has restarted it.
+//! again once `up` has restarted it. With `--max-error-rate`, a run that
+//! sends half its requests to a dead gateway exits non-zero, and a run
+//! against nothing but a dead gateway fails once it gives up reading the
+//! catalog.
 
 mod support;
 
@@ -14,7 +17,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
-use support::{free_port_range, http_get, POLL_INTERVAL};
+use support::{free_port_range, http_get, TestCluster, POLL_INTERVAL};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bazaar");
 /// Flows per second of the load: modest, for a debug build on 2 cores.
@@ -252,4 +255,69 @@ fn load_goes_on_through_a_node_kill_and_reports_it() {
         recovered,
         "n2 serves again without errors after its restart"
     );
+}
+
+#[test]
+fn load_exits_non_zero_above_its_max_error_rate() {
+    let node = TestCluster::start(1);
+    node.expect_within(Instant::now(), Duration::from_secs(30), "n1 ready", |c| {
+        c.status(1, "/readyz") == Some(200)
+    });
+    // The live node serves the catalog the load reads first; round-robin
+    // sends half the flows to a port nothing listens on.
+    let live = format!("http://{}", node.http_addr(1));
+    let dead = format!("http://127.0.0.1:{}", free_port_range(1));
+    let run = |limit: &str| {
+        Command::new(BIN)
+            .args(["load", "--at", &format!("{live},{dead}")])
+            .args([
+                "--rate",
+                "20",
+                "--duration",
+                "2",
+                "--timeout",
+                "2",
+                "--json",
+            ])
+            .args(["--max-error-rate", limit])
+            .output()
+            .unwrap()
+    };
+
+    let strict = run("10%");
+    let stderr = String::from_utf8_lossy(&strict.stderr);
+    assert!(
+        !strict.status.success(),
+        "10% of errors is exceeded: {stderr}"
+    );
+    assert!(stderr.contains("above --max-error-rate 10%"), "{stderr}");
+    let report: Value = serde_json::from_slice(&strict.stdout).expect("the report comes first");
+    assert!(report["ok"].as_u64().unwrap() > 0, "{report:#}");
+    assert!(report["errors"].as_u64().unwrap() > 0, "{report:#}");
+    assert!(
+        report["errors_by_kind"]["connect refused"].as_u64() > Some(0),
+        "the dead gateway refuses connections: {report:#}"
+    );
+
+    let lenient = run("0.9");
+    assert!(
+        lenient.status.success(),
+        "about half failed, under 90%: {}",
+        String::from_utf8_lossy(&lenient.stderr)
+    );
+}
+
+#[test]
+fn load_against_only_a_dead_gateway_exits_non_zero() {
+    let dead = format!("http://127.0.0.1:{}", free_port_range(1));
+    let started = Instant::now();
+    let output = Command::new(BIN)
+        .args(["load", "--at", &dead, "--rate", "10", "--duration", "1"])
+        .args(["--max-error-rate", "0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("no gateway served the catalog"), "{stderr}");
+    println!("failed after {:?}", started.elapsed());
 }

@@ -1,6 +1,7 @@
 //! `bazaar up` as a user runs it: one command starts a local cluster,
 //! restarts a node killed with `bazaar kill`, and leaves nothing behind on
-//! SIGTERM; a taken port stops it before anything starts.
+//! SIGTERM; a taken port stops it before anything starts; its
+//! `--rate-limit` reaches every node, and `DIR/nodes.json` lists them.
 
 mod support;
 
@@ -28,6 +29,17 @@ struct Up {
 
 impl Up {
     fn start(nodes: usize, http_port: u16, cluster_port: u16, respawn_after: u64) -> Self {
+        Self::start_with(nodes, http_port, cluster_port, respawn_after, &[])
+    }
+
+    /// Like [`Self::start`], with `extra` flags after the others.
+    fn start_with(
+        nodes: usize,
+        http_port: u16,
+        cluster_port: u16,
+        respawn_after: u64,
+        extra: &[&str],
+    ) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let output = data_dir.path().join("up.out");
         let out = std::fs::File::create(&output).unwrap();
@@ -37,6 +49,7 @@ impl Up {
             .args(["--http-port", &http_port.to_string()])
             .args(["--cluster-port", &cluster_port.to_string()])
             .args(["--respawn-after", &respawn_after.to_string()])
+            .args(extra)
             .stdout(out.try_clone().unwrap())
             .stderr(out)
             .spawn()
@@ -201,6 +214,10 @@ fn up_starts_restarts_and_stops_a_cluster() {
         },
     );
     assert!(status.unwrap().success(), "exit status {status:?}");
+    assert!(
+        !up.data_dir.path().join("nodes.json").exists(),
+        "a stopped up lists no nodes"
+    );
     wait_for(Duration::from_secs(2), "no node process left", || {
         pids.iter().all(|pid| !alive(*pid))
     });
@@ -265,4 +282,57 @@ fn the_dashboard_is_served_and_its_kill_switch_works_under_up() {
     wait_for(Duration::from_secs(2), "n1 sees n3 down", || {
         up.state(1, "n3").as_deref() == Some("down")
     });
+}
+
+/// Answers 429 among `count` back-to-back reads from 127.0.0.1 to `addr`.
+fn throttled(addr: SocketAddr, count: usize) -> usize {
+    (0..count)
+        .filter(|_| http_get(addr, "/api/products/1").is_some_and(|(status, _)| status == 429))
+        .count()
+}
+
+#[test]
+fn up_passes_its_rate_limit_to_every_node_and_lists_them() {
+    // 5 a second, bursts of 10: 40 back-to-back reads are throttled.
+    let up = Up::start_with(
+        2,
+        free_port_range(2),
+        free_port_range(2),
+        0,
+        &["--rate-limit", "5"],
+    );
+    wait_for(Duration::from_secs(20), "the node table", || {
+        up.output().contains("cluster up")
+    });
+    for i in 1..=2 {
+        let refused = throttled(up.http(i), 40);
+        assert!(refused >= 20, "n{i} answered {refused} of 40 with 429");
+    }
+    let nodes: Value = serde_json::from_str(
+        &std::fs::read_to_string(up.data_dir.path().join("nodes.json")).unwrap(),
+    )
+    .unwrap();
+    let nodes = nodes["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    for (i, node) in (1..).zip(nodes) {
+        assert_eq!(node["name"], format!("n{i}"));
+        assert_eq!(node["http"], up.http(i).to_string());
+        assert_eq!(node["pid"], up.pid(&format!("n{i}")).unwrap());
+    }
+    drop(up);
+
+    // 0: no limit (not "nothing allowed").
+    let up = Up::start_with(
+        2,
+        free_port_range(2),
+        free_port_range(2),
+        0,
+        &["--rate-limit", "0"],
+    );
+    wait_for(Duration::from_secs(20), "the node table", || {
+        up.output().contains("cluster up")
+    });
+    for i in 1..=2 {
+        assert_eq!(throttled(up.http(i), 40), 0, "n{i} is not limited");
+    }
 }

@@ -1,5 +1,6 @@
 //! The cluster the demo runs against: one it starts with `bazaar up` (and
-//! stops afterwards), or one already started by `bazaar up` in a data dir.
+//! stops afterwards), or one already started by `bazaar up` in a data dir,
+//! found through the `nodes.json` that `up` keeps there.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,6 +11,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::config;
+use crate::launcher::nodes_file;
 
 /// Seconds before `bazaar up` restarts the killed node, in a demo cluster.
 pub const DEMO_RESPAWN_SECS: u64 = 2;
@@ -55,13 +57,18 @@ impl DemoCluster {
         })
     }
 
-    /// A cluster already started by `bazaar up --data-dir DIR`.
-    pub fn attach(nodes: usize, data_dir: &Path, http_port: u16) -> Self {
-        Self {
+    /// A cluster already started by `bazaar up --data-dir DIR`, at the
+    /// addresses `up` recorded in `DIR/nodes.json`.
+    pub fn attach(data_dir: &Path) -> anyhow::Result<Self> {
+        let nodes = nodes_file::read(data_dir)?;
+        Ok(Self {
             up: None,
             data_dir: data_dir.to_path_buf(),
-            gateways: gateways(nodes, http_port),
-        }
+            gateways: nodes
+                .iter()
+                .map(|node| format!("http://{}", node.http))
+                .collect(),
+        })
     }
 
     /// The `bazaar up` process exited (start failure, port taken).

@@ -59,11 +59,14 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<DemoReport> {
     let start = Instant::now();
     let timeline = Timeline::new(start, args.json);
     let mut cluster = if args.attach {
+        let cluster = DemoCluster::attach(&args.data_dir)?;
         timeline.say(format!(
-            "attaching to the cluster of {}",
-            args.data_dir.display()
+            "attaching to the {} nodes of {} ({})",
+            cluster.gateways.len(),
+            args.data_dir.display(),
+            cluster.gateways.join(", ")
         ));
-        DemoCluster::attach(args.nodes, &args.data_dir, args.http_port)
+        cluster
     } else {
         timeline.say(format!(
             "starting {} nodes with bazaar up (data in {})",

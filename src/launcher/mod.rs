@@ -9,14 +9,16 @@
 //!
 //! It checks every port is free before starting anything, writes a fresh
 //! random cookie to `DIR/cookie` (mode 0600) and hands it to the children
-//! through the environment, prints the node table once all are up, then a
-//! line for each membership change its nodes report. A node that dies is
+//! through the environment, records its nodes in `DIR/nodes.json`
+//! ([`nodes_file`], for `bazaar demo --attach`), prints the node table once
+//! all are up, then a line for each membership change its nodes report. A node that dies is
 //! started again after `--respawn-after` seconds with the same name, ports
 //! and data. Ctrl-C or SIGTERM stops every child and exits 0.
 //!
 //! With `--tls`, it first generates a throwaway CA and one certificate per
 //! node into `DIR/tls/` ([`tls`]) and starts the nodes with mutual TLS.
 
+pub mod nodes_file;
 pub(crate) mod observer;
 mod plan;
 mod process;
@@ -65,6 +67,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let runtime = args.runtime.child_flags(plans.len());
     for plan in &mut plans {
         plan.runtime = runtime.clone();
+        plan.rate_limit = args.rate_limit;
         if !args.voters.is_empty() {
             plan.voters = args.voters.clone();
         }
@@ -179,6 +182,7 @@ impl Launcher {
         ));
         for index in 0..self.plans.len() {
             if let Err(err) = self.start(index) {
+                nodes_file::remove(&self.args.data_dir);
                 self.stop_all().await;
                 return Err(err);
             }
@@ -225,6 +229,7 @@ impl Launcher {
             }
         }
         say("stopping every node");
+        nodes_file::remove(&self.args.data_dir);
         self.stop_all().await;
         say("stopped");
         Ok(())
@@ -246,7 +251,26 @@ impl Launcher {
             ));
         }
         self.processes[index] = Some(process);
+        self.record_nodes();
         Ok(())
+    }
+
+    /// Rewrites `DIR/nodes.json` with every node and its pid (if running).
+    fn record_nodes(&self) {
+        let nodes: Vec<nodes_file::NodeRecord> = self
+            .plans
+            .iter()
+            .zip(&self.processes)
+            .map(|(plan, process)| nodes_file::NodeRecord {
+                name: plan.name.clone(),
+                http: plan.http,
+                cluster: plan.cluster,
+                pid: process.as_ref().map(|process| process.pid),
+            })
+            .collect();
+        if let Err(err) = nodes_file::write(&self.args.data_dir, &nodes) {
+            say(format!("cannot record the nodes: {err:#}"));
+        }
     }
 
     fn on_exit(&mut self, exited: Exited) {
@@ -257,6 +281,7 @@ impl Launcher {
             return;
         }
         self.processes[exited.index] = None;
+        self.record_nodes();
         let name = &self.plans[exited.index].name;
         if self.args.respawn_after == 0 {
             say(format!(

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use bazaar_cluster::listener::tls::TlsFiles;
 
 /// One node of the local cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NodePlan {
     /// `n1`, `n2`, ...
     pub name: String,
@@ -24,6 +24,8 @@ pub struct NodePlan {
     pub runtime: Vec<String>,
     /// Checkout's bootstrap voters, the same on every node.
     pub voters: Vec<String>,
+    /// `--rate-limit` of the gateway (0: none); `None` keeps the node's default.
+    pub rate_limit: Option<f64>,
 }
 
 /// Most voters `up` makes by default: a majority of 5 survives two losses,
@@ -60,6 +62,7 @@ pub fn plan(
             tls: None,
             runtime: Vec::new(),
             voters: Vec::new(),
+            rate_limit: None,
             name,
         });
     }
@@ -120,6 +123,10 @@ impl NodePlan {
             args.push("--seed".into());
             args.push(other.cluster.to_string());
         }
+        if let Some(rate) = self.rate_limit {
+            args.push("--rate-limit".into());
+            args.push(rate.to_string());
+        }
         if let Some(tls) = &self.tls {
             args.extend(super::tls::node_flags(tls));
         }
@@ -143,6 +150,11 @@ mod tests {
         assert!(args.windows(2).any(|w| w == ["--seed", "127.0.0.1:7072"]));
         assert!(!args.windows(2).any(|w| w == ["--seed", "127.0.0.1:7071"]));
         assert!(args.windows(2).any(|w| w == ["--voters", "n1,n2,n3"]));
+        assert!(!args.iter().any(|arg| arg == "--rate-limit"));
+        let mut unlimited = plans[1].clone();
+        unlimited.rate_limit = Some(0.0);
+        let args = unlimited.node_args(&plans);
+        assert!(args.windows(2).any(|w| w == ["--rate-limit", "0"]));
         let seven = plan(7, Path::new("/d"), 8081, 7071).unwrap();
         assert_eq!(seven[6].voters, ["n1", "n2", "n3", "n4", "n5"]);
     }

@@ -19,6 +19,10 @@
 //!   by transport error, per-gateway counts, a per-second timeline;
 //! - [`report`]: the table and the JSON.
 //!
+//! With `--max-error-rate`, a run whose share of failed requests is above
+//! the limit exits non-zero after its report, so the load can gate CI
+//! (Locust's `--exit-code-on-error`, with a threshold).
+//!
 //! A dead gateway's requests fail (connect refused, broken connections,
 //! timeouts) and are counted; the load goes on through the other gateways
 //! and the timeline shows the errors and the latency spike second by
@@ -72,6 +76,18 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
         write!(stdout, "{}", report::render(&report))?;
     }
     stdout.flush()?;
+    if let Some(limit) = settings.max_error_rate {
+        let rate = report.error_rate();
+        if rate > limit {
+            anyhow::bail!(
+                "{:.2}% of requests failed ({} of {}), above --max-error-rate {}%",
+                rate * 100.0,
+                report.errors,
+                report.ok + report.errors,
+                limit * 100.0
+            );
+        }
+    }
     Ok(())
 }
 

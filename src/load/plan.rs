@@ -61,6 +61,11 @@ pub struct LoadArgs {
     /// unless every gateway is an IPv4 loopback address].
     #[arg(long)]
     pub sources: Option<usize>,
+    /// Exit non-zero (after the report) when more than this share of the
+    /// requests failed, not-started arrivals included: a fraction (`0.01`)
+    /// or a percentage (`1%`); 0 fails on any error [default: never].
+    #[arg(long, value_parser = parse_error_rate)]
+    pub max_error_rate: Option<f64>,
     /// Print the report as JSON on stdout (and no progress bar).
     #[arg(long)]
     pub json: bool,
@@ -81,6 +86,8 @@ pub struct Settings {
     pub max_in_flight: usize,
     /// Source addresses to bind, one HTTP client each; empty: the system picks.
     pub sources: Vec<IpAddr>,
+    /// Share of failed requests (0 to 1) above which the run fails.
+    pub max_error_rate: Option<f64>,
     /// JSON on stdout.
     pub json: bool,
 }
@@ -116,6 +123,7 @@ impl Settings {
             timeout: Duration::from_secs_f64(args.timeout),
             max_in_flight: args.max_in_flight,
             sources,
+            max_error_rate: args.max_error_rate,
             json: args.json,
         })
     }
@@ -124,6 +132,22 @@ impl Settings {
     pub fn arrivals(&self) -> u64 {
         (self.rate * self.duration.as_secs_f64()).round().max(1.0) as u64
     }
+}
+
+/// Parses `--max-error-rate`: `0.05` or `5%`, between 0 and 1 (100%).
+pub fn parse_error_rate(value: &str) -> Result<f64, String> {
+    let (number, scale) = match value.trim().strip_suffix('%') {
+        Some(percent) => (percent.trim(), 100.0),
+        None => (value.trim(), 1.0),
+    };
+    let rate = number
+        .parse::<f64>()
+        .map_err(|_| format!("{value:?} is not a fraction (0.05) or a percentage (5%)"))?
+        / scale;
+    if !(0.0..=1.0).contains(&rate) {
+        return Err(format!("{value:?} is not between 0 and 1 (100%)"));
+    }
+    Ok(rate)
 }
 
 /// The gateways of a default `bazaar up`.
@@ -270,8 +294,21 @@ mod tests {
             timeout: 1.0,
             max_in_flight: 10,
             sources: None,
+            max_error_rate: None,
             json: false,
         }
+    }
+
+    #[test]
+    fn error_rates_are_fractions_or_percentages() {
+        assert_eq!(parse_error_rate("0.05"), Ok(0.05));
+        assert_eq!(parse_error_rate("5%"), Ok(0.05));
+        assert_eq!(parse_error_rate(" 0 % "), Ok(0.0));
+        assert_eq!(parse_error_rate("100%"), Ok(1.0));
+        assert!(parse_error_rate("5").is_err(), "5 is 500%, not 5%");
+        assert!(parse_error_rate("-1%").is_err());
+        assert!(parse_error_rate("NaN").is_err());
+        assert!(parse_error_rate("some").is_err());
     }
 
     #[test]

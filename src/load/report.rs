@@ -241,6 +241,18 @@ fn round(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
 }
 
+impl Report {
+    /// Share of requests that failed (0 to 1), not-started arrivals
+    /// included; 0 when nothing was sent.
+    pub fn error_rate(&self) -> f64 {
+        let total = self.ok + self.errors;
+        if total == 0 {
+            return 0.0;
+        }
+        self.errors as f64 / total as f64
+    }
+}
+
 /// How the sources read in a sentence.
 pub fn sources_label(sources: &[IpAddr]) -> String {
     match sources {
