@@ -42,6 +42,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
 use axum::{middleware, Router};
 use bazaar_actors::auth::model::TokenKey;
+use bazaar_actors::auth::throttle::LoginThrottle;
 use bazaar_actors::cart::CartClient;
 use bazaar_actors::checkout::CheckoutClient;
 use bazaar_actors::host::HostStatus;
@@ -81,6 +82,8 @@ pub struct GatewayState {
     kill_switch: bool,
     /// The per-client rate limit.
     rate: limits::RateConfig,
+    /// Failed logins per account and address (see [`account`]).
+    logins: Arc<parking_lot::Mutex<LoginThrottle>>,
 }
 
 impl GatewayState {
@@ -121,6 +124,7 @@ impl GatewayState {
             metrics: None,
             kill_switch: false,
             rate: limits::RateConfig::default(),
+            logins: Arc::default(),
         }
     }
 
