@@ -27,6 +27,7 @@ pub mod checkout;
 pub mod cluster;
 pub mod dashboard;
 pub mod error;
+pub mod events;
 pub mod limits;
 pub mod metrics;
 pub mod serve;
@@ -84,6 +85,8 @@ pub struct GatewayState {
     rate: limits::RateConfig,
     /// Failed logins per account and address (see [`account`]).
     logins: Arc<parking_lot::Mutex<LoginThrottle>>,
+    /// This node's recent events, served in `/api/cluster`.
+    events: events::RecentEvents,
 }
 
 impl GatewayState {
@@ -112,6 +115,7 @@ impl GatewayState {
         });
         Self {
             cart: CartClient::with_view(view.clone()),
+            events: events::spawn_recorder(view.clone(), CheckoutClient::new()),
             view,
             host,
             voters,
