@@ -213,9 +213,11 @@ function chart(id, series, unit) {
   const known = series.filter((v) => v !== null && v !== undefined);
   const max = Math.max(1e-9, ...known);
   const points = [];
+  // The newest point at the right edge; history grows to the left.
+  const offset = CHART_POINTS - series.length;
   series.forEach((v, i) => {
     if (v === null || v === undefined) return;
-    const x = (i / (CHART_POINTS - 1)) * width;
+    const x = ((i + offset) / (CHART_POINTS - 1)) * width;
     const y = height - (v / max) * (height - 4) - 2;
     points.push(x.toFixed(1) + "," + y.toFixed(1));
   });
