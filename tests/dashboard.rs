@@ -2,8 +2,10 @@
 //! through chromedriver (WebDriver, with `fantoccini`), against a 3-node
 //! `bazaar up`. The page must show the three nodes up, message rates that
 //! move while a client reads the catalog, and, after a click on a node's
-//! own kill button, that node down within 3 s. Screenshots before and
-//! after the kill are written under the target directory.
+//! own kill button, that node down within 3 s; charts of the message rate
+//! and request latency with points; and the node's events (n3 down, the
+//! checkout owner) again after a reload. Screenshots before and after the
+//! kill are written under the target directory.
 //!
 //! Chromium and chromedriver are required, not optional: without them the
 //! test fails and says what to install (`.ci/run` installs both).
@@ -51,6 +53,12 @@ return {
   summary: document.getElementById("summary").textContent,
   catalog_rate: rates.reduce((sum, td) => sum + (parseFloat(td.dataset.rate) || 0), 0),
   events: [...document.querySelectorAll("#events li")].map((li) => li.textContent),
+  kill_buttons: document.querySelectorAll(".node[data-node] button").length,
+  points: Object.fromEntries(["chart-messages", "chart-latency"].map((id) => {
+    const line = document.querySelector(`#${id} polyline`);
+    const points = line ? line.getAttribute("points").trim() : "";
+    return [id, points ? points.split(/\s+/).length : 0];
+  })),
 };
 "##;
 
@@ -92,6 +100,11 @@ fn the_dashboard_shows_the_cluster_rates_and_a_kill_in_chromium() {
         },
     );
     println!("page showed the checkout voters {took:?} after the nodes");
+    assert_eq!(
+        browser.read_page()["kill_buttons"],
+        3,
+        "kill buttons on a bazaar up cluster"
+    );
 
     // Reads through two gateways: the catalog's message rate must move.
     let reads = BackgroundReads::start(vec![up.http_addr(1), up.http_addr(2)]);
@@ -105,6 +118,18 @@ fn the_dashboard_shows_the_cluster_rates_and_a_kill_in_chromium() {
         "page showed {:.1} catalog messages/s {took:?} after reads started ({} reads so far)",
         page["catalog_rate"].as_f64().unwrap_or_default(),
         reads.done()
+    );
+    let took = browser.wait_for(
+        PAGE_TIMEOUT,
+        "the charts draw message rate and latency points",
+        |page| {
+            page["points"]["chart-messages"].as_u64() >= Some(2)
+                && page["points"]["chart-latency"].as_u64() >= Some(1)
+        },
+    );
+    println!(
+        "charts drawn {took:?} later: {}",
+        browser.read_page()["points"]
     );
     let before = screenshots.join("before-kill.png");
     browser.screenshot(&before);
@@ -146,6 +171,23 @@ fn the_dashboard_shows_the_cluster_rates_and_a_kill_in_chromium() {
     let after = screenshots.join("after-kill.png");
     browser.screenshot(&after);
     println!("screenshot after the kill: {}", after.display());
+
+    // The node keeps its events: a reload shows them again.
+    browser.goto(&format!("http://{}/", up.http_addr(1)));
+    let took = browser.wait_for(
+        PAGE_TIMEOUT,
+        "the reloaded page shows the node's events",
+        |page| {
+            let events = page["events"].as_array().cloned().unwrap_or_default();
+            let has = |text: &str| {
+                events
+                    .iter()
+                    .any(|e| e.as_str().is_some_and(|e| e.contains(text)))
+            };
+            has("n3 down (was up)") && has("n1 started") && has("checkout owner")
+        },
+    );
+    println!("reloaded page showed the node's events {took:?} after loading");
     drop(reads);
     browser.close();
     println!("browser test took {:?}", test_started.elapsed());

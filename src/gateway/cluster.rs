@@ -82,6 +82,13 @@ pub struct ClusterReport {
     /// the learners.
     #[serde(default)]
     pub checkout: Option<CheckoutReport>,
+    /// Whether this node's `POST /api/admin/kill` is enabled (nodes
+    /// started by `bazaar up`): the dashboard hides its kill buttons if not.
+    #[serde(default)]
+    pub kill_enabled: bool,
+    /// This node's recent events, oldest first (see [`super::events`]).
+    #[serde(default)]
+    pub events: Vec<super::events::Event>,
 }
 
 /// `checkout` in `/api/cluster`: the replica's status (owner, standby,
@@ -167,6 +174,8 @@ impl From<&MembershipView> for ClusterReport {
             trees: BTreeMap::new(),
             cart_shards: bazaar_actors::cart::shard_map(view),
             checkout: None,
+            kill_enabled: false,
+            events: Vec::new(),
         }
     }
 }
@@ -186,6 +195,8 @@ pub async fn cluster(State(state): State<GatewayState>) -> Json<ClusterReport> {
         .await
         .ok()
         .map(|status| CheckoutReport::new(status, &state.voters, &view));
+    report.kill_enabled = state.kill_switch;
+    report.events = state.events.snapshot();
     Json(report)
 }
 

@@ -27,6 +27,7 @@ pub mod checkout;
 pub mod cluster;
 pub mod dashboard;
 pub mod error;
+pub mod events;
 pub mod limits;
 pub mod metrics;
 pub mod serve;
@@ -42,6 +43,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
 use axum::{middleware, Router};
 use bazaar_actors::auth::model::TokenKey;
+use bazaar_actors::auth::throttle::LoginThrottle;
 use bazaar_actors::cart::CartClient;
 use bazaar_actors::checkout::CheckoutClient;
 use bazaar_actors::host::HostStatus;
@@ -81,6 +83,10 @@ pub struct GatewayState {
     kill_switch: bool,
     /// The per-client rate limit.
     rate: limits::RateConfig,
+    /// Failed logins per account and address (see [`account`]).
+    logins: Arc<parking_lot::Mutex<LoginThrottle>>,
+    /// This node's recent events, served in `/api/cluster`.
+    events: events::RecentEvents,
 }
 
 impl GatewayState {
@@ -109,6 +115,7 @@ impl GatewayState {
         });
         Self {
             cart: CartClient::with_view(view.clone()),
+            events: events::spawn_recorder(view.clone(), CheckoutClient::new()),
             view,
             host,
             voters,
@@ -121,6 +128,7 @@ impl GatewayState {
             metrics: None,
             kill_switch: false,
             rate: limits::RateConfig::default(),
+            logins: Arc::default(),
         }
     }
 

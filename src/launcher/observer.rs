@@ -143,6 +143,8 @@ mod tests {
             trees: Default::default(),
             cart_shards: Vec::new(),
             checkout: None,
+            kill_enabled: false,
+            events: Vec::new(),
         })
     }
 

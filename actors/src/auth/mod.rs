@@ -19,6 +19,7 @@ pub mod model;
 pub mod protocol;
 pub mod store;
 pub mod supervisor;
+pub mod throttle;
 mod worker;
 
 pub use client::AuthClient;

@@ -1,15 +1,25 @@
 // The Bazaar dashboard: polls this node's /api/cluster every second and
 // draws members, supervision trees, placement (checkout's owner, epoch,
-// voters and learners; cart shards), message rates and a timeline of
-// changes.
+// voters and learners; cart shards), message rates, charts of the message
+// rate and the gateway's request latency over the last minutes, and the
+// node's recent events (served by the node, so they survive a reload),
+// merged with what this page did (kills) and saw (service restarts).
 "use strict";
 
 const POLL_MS = 1000;
-const MAX_EVENTS = 50;
+const MAX_EVENTS = 100;
+// Points per chart: five minutes of polls.
+const CHART_POINTS = 300;
 let previous = null;
 // When `previous` arrived (performance.now(), ms).
 let previousAt = null;
+// Events this page noted itself; the node's own arrive with each poll.
 const events = [];
+let nodeEvents = [];
+// Chart history: {messages: [msgs/s], latency: [ms or null]}.
+const history = { messages: [], latency: [] };
+// The previous scrape's request-duration sum and count, for the latency.
+let previousLatency = null;
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -42,17 +52,8 @@ function tree(report) {
 
 function diff(current) {
   if (!previous) return;
-  const before = Object.fromEntries(previous.members.map((m) => [m.name, m]));
-  for (const member of current.members) {
-    const old = before[member.name];
-    if (!old) note(`${member.name} joined`);
-    else if (old.state !== member.state) note(`${member.name} ${member.state} (was ${old.state})`);
-    else if (old.incarnation !== member.incarnation) note(`${member.name} restarted (pid ${member.pid})`);
-  }
+  // Membership and checkout owner changes come from the node (cluster.events).
   const was = previous.checkout, now = current.checkout;
-  if (now && now.owner && (!was || was.owner !== now.owner || was.epoch !== now.epoch)) {
-    note(`checkout owner ${now.owner} (epoch ${now.epoch})` + (was && was.owner ? `, was ${was.owner}` : ""));
-  }
   const votersText = (c) => (c && c.voters ? c.voters.join(", ") : "");
   if (now && was && votersText(now) !== votersText(was)) {
     note(`checkout voters ${votersText(now) || "none"} (were ${votersText(was) || "none"})`);
@@ -139,9 +140,13 @@ function render(cluster, perNode) {
   const nodes = document.getElementById("nodes");
   nodes.replaceChildren();
   for (const member of cluster.members) {
-    const button = el("button", {}, "kill");
-    button.disabled = member.state === "down";
-    button.addEventListener("click", () => kill(member.name));
+    // Kill works only on nodes started by `bazaar up`: no button elsewhere.
+    let button = "";
+    if (cluster.kill_enabled) {
+      button = el("button", {}, "kill");
+      button.disabled = member.state === "down";
+      button.addEventListener("click", () => kill(member.name));
+    }
     const part = checkoutPart(cluster.checkout, member.name);
     const card = el("div", { class: "node", "data-node": member.name, "data-state": member.state, "data-checkout": part },
       el("h3", {}, el("span", {}, member.name,
@@ -170,16 +175,88 @@ function render(cluster, perNode) {
   for (const [node, count] of Object.entries(owners).sort()) table.append(el("tr", {}, el("td", {}, node), el("td", {}, count)));
   placement.append(table);
   renderRates(cluster, perNode);
+  renderCharts();
+  const merged = nodeEvents.map((e) => ({ at: new Date(e.at_ms), text: e.text })).concat(events);
+  merged.sort((a, b) => b.at - a.at);
   const list = document.getElementById("events");
-  list.replaceChildren(...events.map((e) => el("li", {}, el("span", { class: "small" }, e.at.toLocaleTimeString() + " "), e.text)));
+  list.replaceChildren(...merged.slice(0, MAX_EVENTS).map((e) =>
+    el("li", {}, el("span", { class: "small" }, e.at.toLocaleTimeString() + " "), e.text)));
+}
+
+// Mean gateway request latency (ms) since the previous scrape of /metrics,
+// leaving out the dashboard's own polls; null when nothing was served.
+async function latencySample() {
+  const response = await fetch("/metrics", { cache: "no-store" });
+  if (!response.ok) return null;
+  let sum = 0, count = 0;
+  for (const line of (await response.text()).split("\n")) {
+    if (!line.startsWith("bazaar_http_request_duration_seconds_")) continue;
+    if (line.includes('route="/api/cluster"') || line.includes('route="/metrics"')) continue;
+    const value = parseFloat(line.slice(line.lastIndexOf(" ") + 1));
+    if (line.startsWith("bazaar_http_request_duration_seconds_sum")) sum += value;
+    else if (line.startsWith("bazaar_http_request_duration_seconds_count")) count += value;
+  }
+  const was = previousLatency;
+  previousLatency = { sum, count };
+  if (!was || count <= was.count) return null;
+  return ((sum - was.sum) / (count - was.count)) * 1000;
+}
+
+function remember(series, value) {
+  series.push(value);
+  if (series.length > CHART_POINTS) series.shift();
+}
+
+// A small line chart of `series` (nulls are gaps) as an SVG polyline.
+function chart(id, series, unit) {
+  const width = 300, height = 60;
+  const known = series.filter((v) => v !== null && v !== undefined);
+  const max = Math.max(1e-9, ...known);
+  const points = [];
+  // The newest point at the right edge; history grows to the left.
+  const offset = CHART_POINTS - series.length;
+  series.forEach((v, i) => {
+    if (v === null || v === undefined) return;
+    const x = ((i + offset) / (CHART_POINTS - 1)) * width;
+    const y = height - (v / max) * (height - 4) - 2;
+    points.push(x.toFixed(1) + "," + y.toFixed(1));
+  });
+  const svg = document.getElementById(id);
+  const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+  line.setAttribute("points", points.join(" "));
+  svg.replaceChildren(line);
+  const last = known.length ? known[known.length - 1] : null;
+  document.getElementById(id + "-value").textContent =
+    last === null ? "–" : `${last >= 100 ? last.toFixed(0) : last.toFixed(1)} ${unit} (max ${max.toFixed(1)})`;
+}
+
+function renderCharts() {
+  chart("chart-messages", history.messages, "msgs/s");
+  chart("chart-latency", history.latency, "ms");
 }
 
 async function poll() {
   try {
     const response = await fetch("/api/cluster", { cache: "no-store" });
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      document.getElementById("summary").textContent =
+        `gateway answered ${response.status}` + (body.error ? `: ${body.error}` : "");
+      setTimeout(poll, POLL_MS);
+      return;
+    }
     const cluster = await response.json();
     const now = performance.now();
     const perNode = rates(cluster, now);
+    if (previous) {
+      let total = 0;
+      for (const services of Object.values(perNode)) for (const rate of Object.values(services)) total += rate;
+      remember(history.messages, total);
+      remember(history.latency, await latencySample().catch(() => null));
+    } else {
+      await latencySample().catch(() => null);
+    }
+    nodeEvents = cluster.events || [];
     diff(cluster);
     previous = cluster;
     previousAt = now;
