@@ -428,26 +428,13 @@ impl TestCluster {
         }
         out
     }
-
-    /// Prints the last lines of every node's log to stderr.
-    fn dump_logs(&self) {
-        for node in &self.nodes {
-            let log = read_lossy(&node.log_path());
-            let lines: Vec<&str> = log.lines().collect();
-            let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
-            eprintln!("----- {} log (last {} lines) -----", node.name, tail.len());
-            for line in tail {
-                eprintln!("{line}");
-            }
-        }
-    }
 }
 
 impl Drop for TestCluster {
     fn drop(&mut self) {
         if thread::panicking() {
             eprintln!("cluster at failure:\n{}", self.describe());
-            self.dump_logs();
+            print_log_tails(&self.nodes);
         }
         for node in &mut self.nodes {
             node.kill_and_reap();
@@ -486,6 +473,19 @@ pub fn free_port_range(count: u16) -> u16 {
 }
 
 /// A file's content, empty if it does not exist, invalid UTF-8 replaced.
+/// Prints the last lines of every node's log to stderr.
+fn print_log_tails(nodes: &[Node]) {
+    for node in nodes {
+        let log = read_lossy(&node.log_path());
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
+        eprintln!("----- {} log (last {} lines) -----", node.name, tail.len());
+        for line in tail {
+            eprintln!("{line}");
+        }
+    }
+}
+
 fn read_lossy(path: &Path) -> String {
     let mut bytes = Vec::new();
     if let Ok(mut file) = File::open(path) {

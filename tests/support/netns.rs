@@ -35,7 +35,7 @@ use super::checkout_http::{CheckoutView, STATUS_TIMEOUT};
 use super::firewall::Firewall;
 use super::http::http_get_within;
 use super::node::Node;
-use super::{random_cookie, read_lossy, LOG_TAIL_LINES, POLL_INTERVAL};
+use super::{print_log_tails, random_cookie, read_lossy, POLL_INTERVAL};
 
 /// Serializes namespace clusters within one test binary.
 static LOCK: Mutex<()> = Mutex::new(());
@@ -236,25 +236,13 @@ impl NetnsCluster {
             .map(|&i| format!("  n{i}: {:?}\n", self.checkout_view(i)))
             .collect()
     }
-
-    fn dump_logs(&self) {
-        for node in &self.nodes {
-            let log = read_lossy(&node.log_path());
-            let lines: Vec<&str> = log.lines().collect();
-            let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
-            eprintln!("----- {} log (last {} lines) -----", node.name, tail.len());
-            for line in tail {
-                eprintln!("{line}");
-            }
-        }
-    }
 }
 
 impl Drop for NetnsCluster {
     fn drop(&mut self) {
         if thread::panicking() {
             eprintln!("cluster at failure:\n{}", self.describe());
-            self.dump_logs();
+            print_log_tails(&self.nodes);
         }
         for node in &mut self.nodes {
             node.kill_and_reap();
