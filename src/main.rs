@@ -6,6 +6,10 @@ use clap::Parser;
 
 use bazaar::cli::{Cli, Command};
 
+/// jemalloc rather than glibc's malloc: see its line in `Cargo.toml`.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

@@ -95,9 +95,13 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
 pub async fn execute(settings: &Settings) -> anyhow::Result<report::Report> {
     let (events, mut received) = mpsc::channel(EVENT_BUFFER);
     let shop = Arc::new(Shop::prepare(settings, events.clone()).await?);
+    let pace = match settings.shoppers {
+        Some(shoppers) => format!("{shoppers} shoppers (closed loop)"),
+        None => format!("{} flows/s", settings.rate),
+    };
     eprintln!(
-        "load: {} flows/s for {:.1} s over {} gateway(s) from {}, timeout {:.1} s, at most {} in flight",
-        settings.rate,
+        "load: {pace} of the {:?} mix for {:.1} s over {} gateway(s) from {}, timeout {:.1} s, at most {} in flight",
+        settings.mix,
         settings.duration.as_secs_f64(),
         settings.gateways.len(),
         report::sources_label(&settings.sources),
@@ -107,7 +111,12 @@ pub async fn execute(settings: &Settings) -> anyhow::Result<report::Report> {
     let progress = progress_bar(settings.arrivals(), settings.json);
     let driver = tokio::spawn({
         let settings = settings.clone();
-        async move { schedule::drive(&settings, shop, events).await }
+        async move {
+            match settings.shoppers {
+                Some(_) => schedule::drive_closed(&settings, shop, events).await,
+                None => schedule::drive(&settings, shop, events).await,
+            }
+        }
     });
     let mut stats = Stats::new(settings.gateways.len());
     // A flow is at most three requests after waiting for a login.

@@ -10,6 +10,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Args;
 
+use bazaar_actors::auth::model::DEMO_USERS;
+
 use crate::config;
 
 /// Default arrival rate, flows per second.
@@ -32,6 +34,8 @@ pub const MAX_SOURCES: usize = 256;
 const MAX_DURATION_SECS: f64 = 86_400.0;
 /// Highest rate accepted, flows per second.
 const MAX_RATE: f64 = 1_000_000.0;
+/// Most shoppers of a closed loop: one per demo user, so no two share a cart.
+const MAX_SHOPPERS: usize = DEMO_USERS;
 
 /// Flags of `bazaar load`.
 #[derive(Debug, Args, Clone)]
@@ -66,9 +70,48 @@ pub struct LoadArgs {
     /// or a percentage (`1%`); 0 fails on any error [default: never].
     #[arg(long, value_parser = parse_error_rate)]
     pub max_error_rate: Option<f64>,
+    /// Which flows arrive: `shop` (browse 10, search 5, view cart 3, add to
+    /// cart 2, checkout 1) or `checkout` (every flow puts one unit in the
+    /// user's cart and buys it: orders only).
+    #[arg(long, value_enum, default_value_t = Mix::Shop)]
+    pub mix: Mix,
+    /// Closed loop: this many shoppers each run one flow after another,
+    /// each waiting for its answers, for `--duration` (`--rate` is then
+    /// ignored). Measures the most a cluster confirms; an open loop
+    /// (`--rate`) measures latency at a given load.
+    #[arg(long)]
+    pub shoppers: Option<usize>,
     /// Print the report as JSON on stdout (and no progress bar).
     #[arg(long)]
     pub json: bool,
+}
+
+/// Which flows a run starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mix {
+    /// The weighted mix of every flow.
+    Shop,
+    /// Orders only: add one unit, then check out.
+    Checkout,
+}
+
+impl Mix {
+    /// The flow a draw in `0..total_weight()` picks.
+    pub fn pick(self, draw: u32) -> Flow {
+        match self {
+            Mix::Shop => Flow::pick(draw),
+            Mix::Checkout => Flow::Checkout,
+        }
+    }
+
+    /// Whether `flow` is part of this mix, and its weight in it.
+    pub fn weight(self, flow: Flow) -> u32 {
+        match self {
+            Mix::Shop => flow.weight(),
+            Mix::Checkout => u32::from(flow == Flow::Checkout),
+        }
+    }
 }
 
 /// A checked load run.
@@ -88,6 +131,10 @@ pub struct Settings {
     pub sources: Vec<IpAddr>,
     /// Share of failed requests (0 to 1) above which the run fails.
     pub max_error_rate: Option<f64>,
+    /// Which flows arrive.
+    pub mix: Mix,
+    /// Closed loop with this many shoppers; `None`: open loop at `rate`.
+    pub shoppers: Option<usize>,
     /// JSON on stdout.
     pub json: bool,
 }
@@ -115,7 +162,16 @@ impl Settings {
         if args.max_in_flight == 0 {
             bail!("--max-in-flight must be at least 1");
         }
-        let sources = source_addresses(&gateways, args.rate, args.sources)?;
+        if args.shoppers == Some(0) || args.shoppers > Some(MAX_SHOPPERS) {
+            bail!("--shoppers must be between 1 and {MAX_SHOPPERS}");
+        }
+        // A closed loop of N shoppers sends at most about N / 1 ms requests a
+        // second; the sources are sized for that rate.
+        let source_rate = match args.shoppers {
+            Some(shoppers) => shoppers as f64 * 1_000.0,
+            None => args.rate,
+        };
+        let sources = source_addresses(&gateways, source_rate, args.sources)?;
         Ok(Self {
             gateways,
             rate: args.rate,
@@ -124,11 +180,13 @@ impl Settings {
             max_in_flight: args.max_in_flight,
             sources,
             max_error_rate: args.max_error_rate,
+            mix: args.mix,
+            shoppers: args.shoppers,
             json: args.json,
         })
     }
 
-    /// Arrivals in the whole run.
+    /// Arrivals in the whole run (of an open loop).
     pub fn arrivals(&self) -> u64 {
         (self.rate * self.duration.as_secs_f64()).round().max(1.0) as u64
     }
@@ -295,6 +353,8 @@ mod tests {
             max_in_flight: 10,
             sources: None,
             max_error_rate: None,
+            mix: Mix::Shop,
+            shoppers: None,
             json: false,
         }
     }

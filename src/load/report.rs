@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use super::plan::{Flow, Settings};
+use super::plan::{Flow, Mix, Settings};
 use super::schedule::Timing;
 use super::stats::{Counts, Route, Stats};
 
@@ -24,7 +24,11 @@ pub struct Report {
     pub gateways: Vec<String>,
     /// Source addresses the connections were bound to (empty: the system's).
     pub sources: Vec<String>,
-    /// Flows due per second.
+    /// Which flows arrived.
+    pub mix: Mix,
+    /// Shoppers of a closed loop (absent: an open loop at `requested_rate`).
+    pub shoppers: Option<usize>,
+    /// Flows due per second (of an open loop).
     pub requested_rate: f64,
     /// Flows started per second of dispatch (arrivals not started excluded).
     pub achieved_rate: f64,
@@ -147,6 +151,8 @@ impl Report {
         Self {
             gateways: settings.gateways.clone(),
             sources: settings.sources.iter().map(IpAddr::to_string).collect(),
+            mix: settings.mix,
+            shoppers: settings.shoppers,
             requested_rate: settings.rate,
             achieved_rate: round(started as f64 / span),
             duration_s: settings.duration.as_secs_f64(),
@@ -162,7 +168,7 @@ impl Report {
                 .zip(&stats.flows)
                 .map(|(flow, counts)| FlowReport {
                     flow: flow.name(),
-                    weight: flow.weight(),
+                    weight: settings.mix.weight(*flow),
                     runs: counts.ok + counts.error_total(),
                     ok: counts.ok,
                     failed: counts.error_total(),
@@ -274,16 +280,27 @@ fn kinds(errors: &BTreeMap<String, u64>) -> String {
 /// The report as tables.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "requested {} flows/s, achieved {:.1}/s over {:.1} s ({} arrivals, {} not started, dispatch lag at most {:.1} ms)",
-        report.requested_rate,
-        report.achieved_rate,
-        report.duration_s,
-        report.arrivals,
-        report.not_started,
-        report.max_dispatch_lag_ms
-    );
+    match report.shoppers {
+        Some(shoppers) => {
+            let _ = writeln!(
+                out,
+                "{shoppers} shoppers (closed loop) ran {:.1} flows/s over {:.1} s ({} flows)",
+                report.achieved_rate, report.duration_s, report.arrivals,
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "requested {} flows/s, achieved {:.1}/s over {:.1} s ({} arrivals, {} not started, dispatch lag at most {:.1} ms)",
+                report.requested_rate,
+                report.achieved_rate,
+                report.duration_s,
+                report.arrivals,
+                report.not_started,
+                report.max_dispatch_lag_ms
+            );
+        }
+    }
     let _ = writeln!(out, "{} requests ok, {} failed\n", report.ok, report.errors);
     let _ = writeln!(
         out,

@@ -10,6 +10,11 @@
 //! missing requests. Arrivals in flight are capped; an arrival due while
 //! the cap is reached is not sent and counts as an error
 //! ([`Failure::NotStarted`]), so a stalled cluster costs bounded memory.
+//!
+//! [`drive_closed`] is the closed loop of `--shoppers N`: N shoppers each
+//! run one flow after another for the run's duration. It measures the
+//! most the cluster confirms at that concurrency (its latency is that of
+//! a crowd of exactly N, not of an arrival rate).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,7 +55,7 @@ pub async fn drive(settings: &Settings, shop: Arc<Shop>, events: mpsc::Sender<Ev
         }
         last_dispatch = Instant::now();
         max_dispatch_lag = max_dispatch_lag.max(last_dispatch.saturating_duration_since(due));
-        let flow = Flow::pick(rng.random_range(0..Flow::total_weight()));
+        let flow = settings.mix.pick(rng.random_range(0..Flow::total_weight()));
         let gateway = (arrival % settings.gateways.len() as u64) as usize;
         let second = due.duration_since(start).as_secs() as u32;
         let Ok(permit) = permits.clone().try_acquire_owned() else {
@@ -84,5 +89,53 @@ pub async fn drive(settings: &Settings, shop: Arc<Shop>, events: mpsc::Sender<Ev
         start,
         dispatch_span: last_dispatch.duration_since(start),
         max_dispatch_lag,
+    }
+}
+
+/// Runs `settings.shoppers` shoppers against `shop`, each starting its
+/// next flow when the last one ended, until the run's duration is over;
+/// returns once every flow has ended and been reported on `events`.
+pub async fn drive_closed(
+    settings: &Settings,
+    shop: Arc<Shop>,
+    events: mpsc::Sender<Event>,
+) -> Timing {
+    let shoppers = settings.shoppers.unwrap_or(1);
+    let start = Instant::now();
+    let end = start + settings.duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    for shopper in 0..shoppers {
+        let shop = shop.clone();
+        let events = events.clone();
+        let mix = settings.mix;
+        let gateways = settings.gateways.len() as u64;
+        tasks.spawn(async move {
+            let mut rng = rand::rngs::StdRng::from_rng(&mut rand::rng());
+            let mut arrival = shopper as u64;
+            loop {
+                let due = Instant::now();
+                if due >= end {
+                    break;
+                }
+                let flow = mix.pick(rng.random_range(0..Flow::total_weight()));
+                let gateway = (arrival % gateways) as usize;
+                let second = due.duration_since(start).as_secs() as u32;
+                let result = shop.run(flow, gateway, arrival, due, second).await;
+                let event = Event::Flow {
+                    flow,
+                    gateway,
+                    second,
+                    result,
+                };
+                let _ = events.send(event).await;
+                arrival += shoppers as u64;
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    Timing {
+        start,
+        dispatch_span: start.elapsed(),
+        max_dispatch_lag: Duration::ZERO,
     }
 }

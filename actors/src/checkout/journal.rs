@@ -335,6 +335,7 @@ impl Journal {
             }
         }
         txn.commit()?;
+        count_sync();
         Ok(())
     }
 
@@ -364,8 +365,17 @@ impl Journal {
             meta.insert(key, value)?;
         }
         txn.commit()?;
+        if matches!(durability, Durability::Immediate) {
+            count_sync();
+        }
         Ok(())
     }
+}
+
+/// Counts one durable transaction in `bazaar_checkout_journal_syncs_total`:
+/// redb makes it durable with one `fsync` of the file.
+fn count_sync() {
+    metrics::counter!("bazaar_checkout_journal_syncs_total").increment(1);
 }
 
 /// Inserts `entries`, which must continue the log at last+1 contiguously;

@@ -183,7 +183,7 @@ impl CheckoutNode {
     pub fn step(&mut self, event: Event) -> Vec<Action> {
         match event {
             Event::Receive { from, message } => self.receive(from, message),
-            Event::Propose { id, proposal } => self.propose(id, proposal),
+            Event::Propose(proposals) => self.propose(proposals),
             Event::Membership { reachable } => self.membership(reachable),
         }
         std::mem::take(&mut self.actions)

@@ -35,7 +35,7 @@ use crate::catalog::CatalogClient;
 pub(super) const SETTLE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest wait for an admin's stock change to reach the catalog.
 pub(super) const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
-/// Extra time a charge may take beyond the provider's configured latency.
+/// Longest a charge may take once the provider's latency is spent.
 const PAYMENT_SLACK: Duration = Duration::from_secs(2);
 
 impl CheckoutReplica {
@@ -98,11 +98,12 @@ impl CheckoutReplica {
         let worker = directory::members_on::<PaymentProtocol>(PAYMENT_GROUP, &self.node)
             .into_iter()
             .next();
-        let latency = Duration::from_millis(self.payment.lock().latency_ms);
+        let payment = self.payment.clone();
         let myself = myself.clone();
         tokio::spawn(
             async move {
-                let draft = charge(worker, draft, latency + PAYMENT_SLACK).await;
+                super::payment::provider_latency(&payment).await;
+                let draft = charge(worker, draft, PAYMENT_SLACK).await;
                 let _ = myself.cast(ServiceMsg::Cast(CheckoutRequest::Paid { id, draft }));
             }
             .instrument(Span::current()),

@@ -3,6 +3,11 @@
 //! fail (as a crashed connection to a real provider would), so its
 //! supervisor restarts it and the restart shows in the tree; the order
 //! that asked for it is not confirmed.
+//!
+//! The provider's latency is spent by the caller before it asks the
+//! worker ([`provider_latency`]), not inside the worker: a real provider
+//! serves many charges at once, and a worker that slept per charge would
+//! cap a node at `1000 / latency_ms` charges a second.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,11 +63,17 @@ impl ServiceWorker for PaymentWorker {
 
     async fn serve(state: &mut Self::State, charge: Charge) -> Result<String, ActorProcessingErr> {
         let settings = *state.settings.lock();
-        tokio::time::sleep(Duration::from_millis(settings.latency_ms)).await;
         if rand::rng().random_bool(settings.failure_rate.clamp(0.0, 1.0)) {
             tracing::warn!(user = %charge.user, key = %charge.key, "simulated payment failure");
             return Err(format!("payment provider failed for key {}", charge.key).into());
         }
         Ok(format!("pay-{:016x}", rand::rng().random::<u64>()))
     }
+}
+
+/// Waits as long as the provider takes to answer one charge, concurrently
+/// with every other charge.
+pub async fn provider_latency(settings: &Mutex<PaymentSettings>) {
+    let latency = Duration::from_millis(settings.lock().latency_ms);
+    tokio::time::sleep(latency).await;
 }

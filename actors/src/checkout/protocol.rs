@@ -75,6 +75,9 @@ pub enum CheckoutRequest {
     },
     /// Time to check ownership and replicate (the replica's own timer).
     Tick,
+    /// The replica's own: hand the proposals gathered since the last flush
+    /// to the core as one batch (group commit).
+    Flush,
 }
 
 /// One change of checkout's voter set: a single server at a time.

@@ -105,6 +105,12 @@ pub struct CheckoutReplica {
     pub(super) publisher: StockPublisher,
     /// The tick timer; stopped with the actor.
     ticker: JoinHandle<()>,
+    /// This actor, to schedule its own flushes.
+    myself: ActorRef<ServiceMsg<CheckoutProtocol>>,
+    /// Proposals gathered for the next batch, with their clients' ids.
+    proposals: Vec<(u64, Proposal)>,
+    /// A `Flush` is in the mailbox.
+    flush_scheduled: bool,
 }
 
 /// The checkout replica actor.
@@ -171,6 +177,9 @@ impl Actor for CheckoutReplicaActor {
             payment: args.payment,
             publisher: StockPublisher::spawn(),
             ticker,
+            myself: myself.clone(),
+            proposals: Vec::new(),
+            flush_scheduled: false,
         };
         replica.feed_membership()?;
         Ok(replica)
@@ -200,6 +209,7 @@ impl Actor for CheckoutReplicaActor {
         if !matches!(
             request,
             CheckoutRequest::Tick
+                | CheckoutRequest::Flush
                 | CheckoutRequest::Status
                 | CheckoutRequest::Peer { .. }
                 | CheckoutRequest::Priced { .. }
@@ -224,6 +234,16 @@ impl CheckoutReplica {
                 let now = self.started.elapsed().as_millis() as u64;
                 let actions = self.core.tick(now);
                 metrics::gauge!("bazaar_checkout_epoch").set(self.core.log().promised() as f64);
+                return self.perform(actions);
+            }
+            CheckoutRequest::Flush => {
+                self.flush_scheduled = false;
+                let batch = std::mem::take(&mut self.proposals);
+                if batch.is_empty() {
+                    return Ok(());
+                }
+                metrics::histogram!("bazaar_checkout_batch_proposals").record(batch.len() as f64);
+                let actions = self.core.step(Event::Propose(batch));
                 return self.perform(actions);
             }
             CheckoutRequest::Peer { from, message } => {
@@ -279,14 +299,23 @@ impl CheckoutReplica {
         self.next_id
     }
 
-    /// Hands `proposal` to the core for the client waiting under `id`.
+    /// Hands `proposal` to the core for the client waiting under `id`, in
+    /// the next batch: every proposal that reaches the mailbox before the
+    /// `Flush` this schedules (while the last batch was being written, for
+    /// one) goes to the core together.
     pub(super) fn propose_as(
         &mut self,
         id: u64,
         proposal: Proposal,
     ) -> Result<(), ActorProcessingErr> {
-        let actions = self.core.step(Event::Propose { id, proposal });
-        self.perform(actions)
+        self.proposals.push((id, proposal));
+        if !self.flush_scheduled {
+            self.flush_scheduled = true;
+            self.myself
+                .cast(ServiceMsg::Cast(CheckoutRequest::Flush))
+                .map_err(|err| format!("cannot schedule a flush: {err}"))?;
+        }
+        Ok(())
     }
 
     /// Answers the client waiting under `id` with `failure`.

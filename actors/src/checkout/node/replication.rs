@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::super::log::{Append, AppendReply};
+use super::super::log::{Append, AppendReply, Persist};
 use super::super::model::{Order, Record};
 use super::super::protocol::{CheckoutFailure, VoterChange};
 use super::{
@@ -60,7 +60,9 @@ impl CheckoutNode {
         }
     }
 
-    pub(super) fn propose(&mut self, id: u64, proposal: Proposal) {
+    /// Appends a batch of proposals: one `Persist` for all of them, then
+    /// one append to every replica.
+    pub(super) fn propose(&mut self, proposals: Vec<(u64, Proposal)>) {
         let Some(epoch) = self
             .owned_epoch()
             .filter(|(_, active)| *active)
@@ -70,27 +72,55 @@ impl CheckoutNode {
                 .owner()
                 .map(|(owner, _)| owner.to_string())
                 .filter(|owner| *owner != self.config.node);
-            return self.reply(id, Err(CheckoutFailure::NotOwner { owner }));
+            for (id, _) in proposals {
+                let failure = CheckoutFailure::NotOwner {
+                    owner: owner.clone(),
+                };
+                self.reply(id, Err(failure));
+            }
+            return;
         };
-        let record = match proposal {
-            Proposal::Order(draft) => match self.order_record(id, epoch, draft) {
-                Some(record) => record,
-                None => return,
-            },
-            Proposal::SetStock { product_id, stock } => Record::SetStock { product_id, stock },
-            Proposal::Voters(change) => match self.voters_record(&change) {
-                Ok(record) => record,
-                Err(why) => return self.reply(id, Err(CheckoutFailure::VoterChangeRefused(why))),
-            },
-        };
-        let (entry, persist) = self.log.push(epoch, record);
-        self.persist(persist);
-        self.waiting
-            .entry(entry.index)
-            .or_default()
-            .push((id, true));
+        let mut appended = Vec::new();
+        for (id, proposal) in proposals {
+            let record = match proposal {
+                Proposal::Order(draft) => match self.order_record(id, epoch, draft) {
+                    Some(record) => record,
+                    None => continue,
+                },
+                Proposal::SetStock { product_id, stock } => Record::SetStock { product_id, stock },
+                Proposal::Voters(change) => match self.voters_record(&change) {
+                    Ok(record) => record,
+                    Err(why) => {
+                        self.reply(id, Err(CheckoutFailure::VoterChangeRefused(why)));
+                        continue;
+                    }
+                },
+            };
+            let changes_voters = matches!(record, Record::Voters(_));
+            let (entry, _) = self.log.push(epoch, record);
+            self.waiting
+                .entry(entry.index)
+                .or_default()
+                .push((id, true));
+            appended.push(entry);
+            // The configuration in effect changes with the entry: persisting
+            // it at once lets the next voter change in the batch see it.
+            if changes_voters {
+                self.persist_appended(std::mem::take(&mut appended));
+            }
+        }
+        self.persist_appended(appended);
         self.broadcast_appends(false);
         self.advance_commit();
+    }
+
+    fn persist_appended(&mut self, appended: Vec<super::super::log::Entry<Record>>) {
+        if let Some(first) = appended.first().map(|entry| entry.index) {
+            self.persist(Persist::Replace {
+                from: first,
+                entries: appended,
+            });
+        }
     }
 
     /// The record of a new order, or `None` when `id` was answered or
@@ -211,6 +241,16 @@ impl CheckoutNode {
                 .collect(),
             commit: self.log.commit(),
         };
+        // Pipelined: a replica whose log is known to match gets only what
+        // follows this append next time, without waiting for its answer. A
+        // lost append is sent again by the next heartbeat (which rewinds
+        // `next` to what the replica acknowledged) or after a mismatch.
+        let sent = append.entries.len() as u64;
+        if let Role::Owner(owner) = &mut self.role {
+            if owner.matched.contains_key(peer) {
+                owner.next.insert(peer.to_string(), from + sent);
+            }
+        }
         self.send(peer, Message::Append(append));
     }
 

@@ -66,13 +66,13 @@ fn a_single_voter_owns_and_commits_alone() {
     n1.step(reachable(&["n1"]));
     n1.tick(PROMOTE_GRACE_MS);
     assert_eq!(n1.owned_epoch(), Some((1, true)));
-    let actions = n1.step(Event::Propose {
-        id: 7,
-        proposal: Proposal::SetStock {
+    let actions = n1.step(Event::Propose(vec![(
+        7,
+        Proposal::SetStock {
             product_id: 1,
             stock: 5,
         },
-    });
+    )]));
     assert!(actions.iter().any(|a| matches!(
         a,
         Action::Reply {
@@ -104,10 +104,10 @@ fn an_owner_commits_with_a_majority_of_voters_and_learners_follow() {
     elect(&mut nodes, &names);
     assert_eq!(nodes[0].owned_epoch(), Some((1, true)));
     assert_eq!(nodes[3].owner(), Some(("n1", 1)));
-    let actions = nodes[0].step(Event::Propose {
-        id: 1,
-        proposal: Proposal::Voters(VoterChange::Add("n4".into())),
-    });
+    let actions = nodes[0].step(Event::Propose(vec![(
+        1,
+        Proposal::Voters(VoterChange::Add("n4".into())),
+    )]));
     let queue = sends(&actions)
         .into_iter()
         .map(|(to, m)| ("n1".to_string(), to, m))
@@ -145,14 +145,14 @@ fn a_second_voter_change_waits_for_the_first() {
         },
     });
     assert_eq!(n1.owned_epoch(), Some((1, true)));
-    n1.step(Event::Propose {
-        id: 1,
-        proposal: Proposal::Voters(VoterChange::Remove("n3".into())),
-    });
-    let actions = n1.step(Event::Propose {
-        id: 2,
-        proposal: Proposal::Voters(VoterChange::Remove("n2".into())),
-    });
+    n1.step(Event::Propose(vec![(
+        1,
+        Proposal::Voters(VoterChange::Remove("n3".into())),
+    )]));
+    let actions = n1.step(Event::Propose(vec![(
+        2,
+        Proposal::Voters(VoterChange::Remove("n2".into())),
+    )]));
     assert!(actions.iter().any(|a| matches!(
         a,
         Action::Reply {
@@ -183,4 +183,87 @@ fn a_voter_refuses_a_candidate_that_is_not_a_voter() {
         )]
     );
     assert_eq!(n2.log().promised(), 0);
+}
+
+fn draft(key: &str, quantity: u32) -> Proposal {
+    Proposal::Order(OrderDraft {
+        user: "ann".into(),
+        key: key.into(),
+        items: vec![super::super::model::OrderItem {
+            product_id: 1,
+            name: "lamp".into(),
+            quantity,
+            price_cents: 100,
+        }],
+        total_cents: 100 * u64::from(quantity),
+        payment_id: "pay".into(),
+        created_ms: 0,
+    })
+}
+
+#[test]
+fn a_batch_is_one_write_and_one_append_per_replica() {
+    let names = ["n1", "n2", "n3"];
+    let mut nodes: Vec<CheckoutNode> = names.iter().map(|n| node(n, &names)).collect();
+    elect(&mut nodes, &names);
+    assert_eq!(nodes[0].owned_epoch(), Some((1, true)));
+    // Stock is 100: the third order would oversell and is refused, though
+    // nothing of the batch is committed when it is checked.
+    let batch = vec![
+        (1, draft("k1", 60)),
+        (2, draft("k2", 30)),
+        (3, draft("k3", 20)),
+        (4, draft("k1", 60)),
+    ];
+    let actions = nodes[0].step(Event::Propose(batch));
+    let persists: Vec<&Action> = actions
+        .iter()
+        .filter(|a| matches!(a, Action::Persist(_)))
+        .collect();
+    assert!(
+        matches!(persists[..], [Action::Persist(Persist::Replace { from: 3, ref entries })] if entries.len() == 2),
+        "one write of both orders: {persists:?}"
+    );
+    let appends = sends(&actions);
+    assert_eq!(appends.len(), 2, "one append per replica: {appends:?}");
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Reply {
+            id: 3,
+            outcome: Err(CheckoutFailure::Rejected(_))
+        }
+    )));
+    let queue = appends
+        .into_iter()
+        .map(|(to, m)| ("n1".to_string(), to, m))
+        .collect();
+    let replies = settle(&mut nodes, queue);
+    for id in [1, 2, 4] {
+        assert!(
+            replies
+                .iter()
+                .any(|a| matches!(a, Action::Reply { id: got, outcome: Ok(_) } if *got == id)),
+            "proposal {id} answered: {replies:?}"
+        );
+    }
+    assert_eq!(nodes[0].book().available(1), 10);
+}
+
+#[test]
+fn two_voter_changes_in_one_batch_are_still_one_at_a_time() {
+    let names = ["n1", "n2", "n3"];
+    let mut nodes: Vec<CheckoutNode> = names.iter().map(|n| node(n, &names)).collect();
+    elect(&mut nodes, &names);
+    let batch = vec![
+        (1, Proposal::Voters(VoterChange::Remove("n3".into()))),
+        (2, Proposal::Voters(VoterChange::Remove("n2".into()))),
+    ];
+    let actions = nodes[0].step(Event::Propose(batch));
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Reply {
+            id: 2,
+            outcome: Err(CheckoutFailure::VoterChangeRefused(_))
+        }
+    )));
 }

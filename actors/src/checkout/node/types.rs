@@ -98,13 +98,10 @@ pub enum Event {
         /// The message.
         message: Message,
     },
-    /// A client's request for the owner; answered by a `Reply` with `id`.
-    Propose {
-        /// The shell's id for the waiting client.
-        id: u64,
-        /// What to append.
-        proposal: Proposal,
-    },
+    /// Clients' requests for the owner, each answered by a `Reply` with
+    /// its id (the shell's id for the waiting client). The owner appends
+    /// them as one batch: one journal write and one message per replica.
+    Propose(Vec<(u64, Proposal)>),
     /// The members this node reaches, itself included, in placement
     /// preference order (the first voter is the one to take over).
     Membership {

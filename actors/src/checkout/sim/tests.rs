@@ -45,13 +45,14 @@ fn seeded_schedules_keep_every_invariant() {
         Some(seed) => vec![seed],
         None => (0..env_u64("BAZAAR_SIM_SEEDS").unwrap_or(DEFAULT_SEEDS)).collect(),
     };
-    let (mut acks, mut events) = (0, 0);
+    let (mut acks, mut events, mut batches) = (0, 0, 0);
     for &seed in &seeds {
         let shape = shape_of(seed);
         match run(seed, &shape) {
             Ok(stats) => {
                 acks += stats.acks;
                 events += stats.events;
+                batches += stats.batches;
                 if seeds.len() == 1 {
                     println!("seed {seed} {shape:?}: {stats:?}");
                 }
@@ -65,12 +66,16 @@ fn seeded_schedules_keep_every_invariant() {
         }
     }
     println!(
-        "{} seeds, {events} events, {acks} orders acknowledged",
+        "{} seeds, {events} events, {acks} orders acknowledged, {batches} batches",
         seeds.len()
     );
     assert!(
         acks > 0,
         "no order was ever acknowledged: the runs prove nothing"
+    );
+    assert!(
+        seeds.len() == 1 || batches > 0,
+        "no batch of proposals was ever stepped: group commit went untested"
     );
 }
 

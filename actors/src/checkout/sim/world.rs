@@ -37,6 +37,8 @@ pub struct Stats {
     pub acks: usize,
     /// Highest epoch reached.
     pub epochs: u64,
+    /// Batches of more than one proposal stepped at once.
+    pub batches: u64,
 }
 
 /// Simulated ms after healing for the cluster to converge.
@@ -225,7 +227,25 @@ impl World {
                 self.step(node, |n| n.step(Event::Membership { reachable }))
             }
             Due::Propose { node, id, proposal } => {
-                self.step(node, |n| n.step(Event::Propose { id, proposal }))
+                // Every proposal due at this node at this instant goes in
+                // one batch, as the shell's group commit gathers them.
+                let mut batch = vec![(id, proposal)];
+                let now = self.now;
+                let same: Vec<(u64, u64)> = self
+                    .queue
+                    .range((now, 0)..(now + 1, 0))
+                    .filter(|(_, due)| matches!(due, Due::Propose { node: n, .. } if *n == node))
+                    .map(|(key, _)| *key)
+                    .collect();
+                for key in same {
+                    if let Some(Due::Propose { id, proposal, .. }) = self.queue.remove(&key) {
+                        batch.push((id, proposal));
+                    }
+                }
+                if batch.len() > 1 {
+                    self.stats.batches += 1;
+                }
+                self.step(node, |n| n.step(Event::Propose(batch)))
             }
             Due::Answer {
                 client,
