@@ -1,5 +1,7 @@
 //! Buying: checkout with an idempotency key, orders, payment settings.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -14,6 +16,14 @@ use super::GatewayState;
 
 /// Header carrying the client's idempotency key.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// How long the client waits for a checkout, in ms (default
+/// [`CHECKOUT_BUDGET`]): the owner refuses an order it cannot confirm in
+/// that time, and the gateway answers by then whatever happens.
+pub const REQUEST_TIMEOUT_MS: &str = "x-request-timeout-ms";
+/// A checkout's budget when the client gives none.
+pub const CHECKOUT_BUDGET: Duration = Duration::from_secs(5);
+/// Shortest and longest budgets a client may ask for.
+const BUDGET_RANGE_MS: std::ops::RangeInclusive<u64> = 10..=30_000;
 /// Longest simulated payment latency an admin may set, in ms: the owner
 /// serves one order at a time, so a slower provider would delay its
 /// replication heartbeats.
@@ -80,6 +90,11 @@ pub(super) fn checkout_error(failure: CheckoutFailure) -> ApiError {
         CheckoutFailure::PaymentFailed(_) | CheckoutFailure::Unavailable(_) => {
             ApiError::unavailable(failure.to_string())
         }
+        CheckoutFailure::NotPlaced { retry_after_ms, .. } => {
+            ApiError::unavailable(failure.to_string())
+                .not_placed()
+                .retry_after(Duration::from_millis(retry_after_ms))
+        }
     }
 }
 
@@ -95,9 +110,25 @@ pub async fn checkout(
         .ok_or_else(|| ApiError::bad_request("missing Idempotency-Key header"))?
         .to_str()
         .map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ascii"))?;
+    let budget = match headers.get(REQUEST_TIMEOUT_MS) {
+        None => CHECKOUT_BUDGET,
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|ms| ms.trim().parse::<u64>().ok())
+            .filter(|ms| BUDGET_RANGE_MS.contains(ms))
+            .map(Duration::from_millis)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "X-Request-Timeout-Ms must be whole ms from {} to {}",
+                    BUDGET_RANGE_MS.start(),
+                    BUDGET_RANGE_MS.end()
+                ))
+            })?,
+    };
     let (order, created) = state
         .checkout
-        .place_order(&claims.sub, key)
+        .place_order(&claims.sub, key, budget)
         .await
         .map_err(checkout_error)?;
     let status = if created {

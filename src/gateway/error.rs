@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Seconds a client should wait before retrying a 503.
-const RETRY_AFTER_SECS: &str = "1";
+const RETRY_AFTER_SECS: u64 = 1;
 
 /// An error response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +20,10 @@ pub struct ApiError {
     pub status: StatusCode,
     /// What went wrong, lowercase.
     pub message: String,
+    /// `Retry-After` of a 503, in whole seconds (default 1).
+    pub retry_after_secs: u64,
+    /// A checkout refused with a known outcome: `"order_placed": false`.
+    pub order_placed: Option<bool>,
 }
 
 /// The JSON body of every error.
@@ -27,6 +31,10 @@ pub struct ApiError {
 pub struct ErrorBody {
     /// What went wrong.
     pub error: String,
+    /// Present (and false) when the error says for sure that no order was
+    /// placed, so the client knows retrying cannot buy twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_placed: Option<bool>,
 }
 
 impl ApiError {
@@ -35,7 +43,21 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            retry_after_secs: RETRY_AFTER_SECS,
+            order_placed: None,
         }
+    }
+
+    /// Says in the body that no order was placed.
+    pub fn not_placed(mut self) -> Self {
+        self.order_placed = Some(false);
+        self
+    }
+
+    /// `Retry-After` of a 503: `after` rounded up to whole seconds, at least 1.
+    pub fn retry_after(mut self, after: std::time::Duration) -> Self {
+        self.retry_after_secs = after.as_secs_f64().ceil().max(1.0) as u64;
+        self
     }
 
     /// 400.
@@ -70,13 +92,14 @@ impl IntoResponse for ApiError {
             self.status,
             Json(ErrorBody {
                 error: self.message,
+                order_placed: self.order_placed,
             }),
         )
             .into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
-                HeaderValue::from_static(RETRY_AFTER_SECS),
+                HeaderValue::from(self.retry_after_secs),
             );
         }
         response

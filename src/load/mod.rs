@@ -36,6 +36,7 @@
 //! [`plan::RATE_PER_SOURCE`] requests a second to one gateway.
 
 mod http;
+pub mod orders;
 pub mod plan;
 pub mod report;
 pub mod schedule;
@@ -95,6 +96,9 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
 pub async fn execute(settings: &Settings) -> anyhow::Result<report::Report> {
     let (events, mut received) = mpsc::channel(EVENT_BUFFER);
     let shop = Arc::new(Shop::prepare(settings, events.clone()).await?);
+    if settings.mix == plan::Mix::Checkout {
+        shop.log_in_everyone().await;
+    }
     let pace = match settings.shoppers {
         Some(shoppers) => format!("{shoppers} shoppers (closed loop)"),
         None => format!("{} flows/s", settings.rate),
@@ -108,6 +112,8 @@ pub async fn execute(settings: &Settings) -> anyhow::Result<report::Report> {
         settings.timeout.as_secs_f64(),
         settings.max_in_flight,
     );
+    let metrics_client = reqwest::Client::new();
+    let before = orders::Counters::scrape(&metrics_client, &settings.gateways).await;
     let progress = progress_bar(settings.arrivals(), settings.json);
     let driver = tokio::spawn({
         let settings = settings.clone();
@@ -141,7 +147,10 @@ pub async fn execute(settings: &Settings) -> anyhow::Result<report::Report> {
     progress.finish_and_clear();
     let timing = driver.await.context("the load's timetable task failed")?;
     stats.close_all();
-    Ok(report::Report::new(settings, &stats, &timing))
+    let after = orders::Counters::scrape(&metrics_client, &settings.gateways).await;
+    let mut report = report::Report::new(settings, &stats, &timing);
+    report.add_checkout(&timing, &before, &after);
+    Ok(report)
 }
 
 /// A bar on stderr, hidden for JSON output or when stderr is not a terminal.

@@ -13,9 +13,10 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+use super::orders::{CheckoutReport, Counters};
 use super::plan::{Flow, Mix, Settings};
 use super::schedule::Timing;
-use super::stats::{Counts, Route, Stats};
+use super::stats::{Counts, Route, Stats, REFUSED};
 
 /// The whole report.
 #[derive(Debug, Serialize)]
@@ -56,6 +57,8 @@ pub struct Report {
     pub by_gateway: Vec<GatewayReport>,
     /// Per scheduled second.
     pub timeline: Vec<SecondReport>,
+    /// What checkout did, when the run placed orders.
+    pub checkout: Option<CheckoutReport>,
 }
 
 /// One flow.
@@ -227,7 +230,33 @@ impl Report {
                     errors_by_gateway: slot.gateways.iter().map(|g| g.1).collect(),
                 })
                 .collect(),
+            checkout: None,
         }
+    }
+
+    /// Adds what checkout did, from the checkout route's counts and the
+    /// nodes' counters read `before` and `after` the run.
+    pub fn add_checkout(&mut self, timing: &Timing, before: &Counters, after: &Counters) {
+        let Some(route) = self
+            .routes
+            .iter()
+            .find(|route| route.route == Route::Checkout.name())
+        else {
+            return;
+        };
+        if route.requests == 0 {
+            return;
+        }
+        let refused = route.errors_by_kind.get(REFUSED).copied().unwrap_or(0);
+        let seconds = timing.dispatch_span.as_secs_f64().max(1e-3);
+        self.checkout = Some(CheckoutReport::new(
+            route.ok,
+            refused,
+            seconds,
+            (route.p50_ms, route.p99_ms, route.p999_ms),
+            before,
+            after,
+        ));
     }
 }
 
@@ -320,6 +349,21 @@ pub fn render(report: &Report) -> String {
             cell(route.p99_ms),
             cell(route.p999_ms),
             cell(route.max_ms)
+        );
+    }
+    if let Some(checkout) = &report.checkout {
+        let _ = writeln!(
+            out,
+            "\ncheckout: {} confirmed ({:.1} orders/s), {} refused with no order placed; p50 {} ms, p99 {} ms, p99.9 {} ms; {} journal fsyncs per order, {} orders per batch ({} nodes read)",
+            checkout.confirmed,
+            checkout.orders_per_s,
+            checkout.refused,
+            cell(checkout.p50_ms),
+            cell(checkout.p99_ms),
+            cell(checkout.p999_ms),
+            cell(checkout.fsyncs_per_order),
+            cell(checkout.mean_batch),
+            checkout.nodes_scraped,
         );
     }
     let _ = writeln!(

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use anyhow::bail;
 use bazaar_actors::auth::model::{demo_username, DEMO_PASSWORD, DEMO_USERS};
+use futures_util::StreamExt;
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::json;
@@ -32,9 +33,12 @@ use tokio::time::Instant;
 use super::http::{chain, classify, clients, read_any_catalog, shorten};
 use super::plan::{Flow, Settings};
 use super::stats::{Event, Failure, Route};
+use crate::gateway::checkout::REQUEST_TIMEOUT_MS;
 
 /// Products added to carts have at least this many units when the run starts.
 const MIN_CART_STOCK: u32 = 50;
+/// Logins at once before a checkout run.
+const PREPARE_LOGINS: usize = 4;
 /// Results asked of a search.
 const SEARCH_LIMIT: usize = 10;
 
@@ -99,6 +103,8 @@ pub struct Shop {
     /// Makes idempotency keys unique across runs.
     run_id: u64,
     next_key: AtomicU64,
+    /// A checkout's budget sent to the gateway: the request timeout.
+    budget_ms: u64,
     events: mpsc::Sender<Event>,
 }
 
@@ -140,6 +146,7 @@ impl Shop {
             words,
             run_id: rand::random(),
             next_key: AtomicU64::new(0),
+            budget_ms: (settings.timeout.as_millis() as u64).clamp(10, 30_000),
             events,
         })
     }
@@ -204,7 +211,8 @@ impl Shop {
                     .client
                     .post(url)
                     .bearer_auth(token)
-                    .header("idempotency-key", self.key());
+                    .header("idempotency-key", self.key())
+                    .header(REQUEST_TIMEOUT_MS, self.budget_ms);
                 match call.authorized(user, Route::Checkout, request).await {
                     Ok(order) => {
                         // Units added while the order was placed may have been bought too.
@@ -226,6 +234,40 @@ impl Shop {
                 }
             }
         }
+    }
+
+    /// Logs every user in before the run (not measured), a few at a time:
+    /// with the checkout mix the logins' password hashing would otherwise
+    /// crowd the first seconds of the run. A user whose login fails logs
+    /// in during the run instead.
+    pub async fn log_in_everyone(&self) {
+        let logins = self
+            .users
+            .iter()
+            .enumerate()
+            .map(|(index, user)| async move {
+                let client = &self.clients[index % self.clients.len()];
+                let gateway = &self.gateways[index % self.gateways.len()];
+                let body = json!({ "username": user.name, "password": DEMO_PASSWORD });
+                let answer = client
+                    .post(format!("{gateway}/api/login"))
+                    .json(&body)
+                    .send()
+                    .await;
+                #[derive(Deserialize)]
+                struct Login {
+                    token: String,
+                }
+                if let Ok(response) = answer.and_then(|r| r.error_for_status()) {
+                    if let Ok(login) = response.json::<Login>().await {
+                        *user.token.lock().await = Some(login.token);
+                    }
+                }
+            });
+        futures_util::stream::iter(logins)
+            .buffer_unordered(PREPARE_LOGINS)
+            .collect::<Vec<()>>()
+            .await;
     }
 
     /// User `index`, whose requests go through its own source address.
@@ -298,6 +340,9 @@ impl Call<'_> {
                 let status = response.status();
                 match response.text().await {
                     Ok(body) if status.is_success() => Ok(body),
+                    Ok(body) if status == 503 && body.contains(r#""order_placed":false"#) => {
+                        Err((Failure::Refused, body))
+                    }
                     Ok(body) => Err((Failure::Status(status.as_u16()), body)),
                     Err(err) => Err((classify(&err), chain(&err))),
                 }

@@ -22,6 +22,9 @@ use hdrhistogram::Histogram;
 
 use super::plan::Flow;
 
+/// Label of [`Failure::Refused`].
+pub const REFUSED: &str = "refused (no order placed)";
+
 /// Highest latency recorded, in microseconds (an hour); above saturates.
 const MAX_LATENCY_US: u64 = 3_600_000_000;
 
@@ -96,6 +99,8 @@ pub enum Failure {
     Transport,
     /// Not sent: the cap on outstanding requests was reached.
     NotStarted,
+    /// A checkout refused with a known outcome: 503 and `"order_placed": false`.
+    Refused,
 }
 
 impl Failure {
@@ -108,6 +113,7 @@ impl Failure {
             Failure::Timeout => "timeout".into(),
             Failure::Transport => "broken connection".into(),
             Failure::NotStarted => "not started (in-flight cap)".into(),
+            Failure::Refused => REFUSED.into(),
         }
     }
 }

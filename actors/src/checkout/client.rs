@@ -73,16 +73,31 @@ impl CheckoutClient {
 
     /// Buys `user`'s cart under `key`: the order and whether this call
     /// created it (false: the key's existing order).
+    /// Places `user`'s order under `key`, waiting at most `budget`: the
+    /// owner refuses it (`NotPlaced`) if it cannot confirm it in time, and
+    /// a reply later than `budget` is `Unavailable` (outcome unknown).
     pub async fn place_order(
         &self,
         user: &str,
         key: &str,
+        budget: Duration,
     ) -> Result<(Order, bool), CheckoutFailure> {
+        let budget = budget.min(ORDER_TIMEOUT);
+        let deadline = tokio::time::Instant::now() + budget;
         let request = CheckoutRequest::PlaceOrder {
             user: user.to_string(),
             key: key.to_string(),
+            budget_ms: budget.as_millis() as u64,
         };
-        match self.to_owner(request, ORDER_TIMEOUT).await? {
+        let reply = tokio::time::timeout_at(deadline, self.to_owner(request, budget))
+            .await
+            .map_err(|_| {
+                CheckoutFailure::Unavailable(
+                    "no answer before the deadline; outcome unknown, retry with the same key"
+                        .into(),
+                )
+            })??;
+        match reply {
             CheckoutReply::Placed(outcome) => outcome,
             other => Err(CheckoutFailure::Unavailable(format!(
                 "unexpected reply {other:?}"

@@ -15,6 +15,7 @@
 //! owner cut off from the majority unable to confirm anything. Checkout is
 //! idempotent by (user, `Idempotency-Key`).
 
+pub mod admission;
 pub mod client;
 pub mod journal;
 pub mod log;

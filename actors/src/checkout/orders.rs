@@ -12,7 +12,7 @@
 //! oversold. Confirmed orders are counted in `bazaar_orders_confirmed_total`.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bazaar_cluster::directory;
 use bazaar_cluster::membership::table::unix_ms_now;
@@ -26,7 +26,7 @@ use super::payment::{Charge, PaymentProtocol};
 use super::protocol::{
     CheckoutFailure, CheckoutProtocol, CheckoutReply, CheckoutRequest, PAYMENT_GROUP,
 };
-use super::replica::{CheckoutReplica, Waiting};
+use super::replica::{CheckoutReplica, OrderWait, Waiting};
 use crate::cart::model::{CartChange, RequestId};
 use crate::cart::CartClient;
 use crate::catalog::CatalogClient;
@@ -46,8 +46,15 @@ impl CheckoutReplica {
         myself: &ActorRef<ServiceMsg<CheckoutProtocol>>,
         user: String,
         key: String,
+        budget_ms: u64,
         reply: Option<ReplyPort<CheckoutProtocol>>,
     ) -> Result<(), ActorProcessingErr> {
+        let mut wait = OrderWait {
+            reply,
+            span: Span::current(),
+            deadline: Instant::now() + Duration::from_millis(budget_ms),
+            admitted: None,
+        };
         // Not the active owner (the core answers `NotOwner` with the owner
         // it follows), or the key's order committed or in flight (the core
         // answers with it): no preparation.
@@ -55,15 +62,29 @@ impl CheckoutReplica {
         if known || !matches!(self.core.owned_epoch(), Some((_, true))) {
             return self.propose(
                 Proposal::Order(empty_draft(user, key)),
-                Waiting::Order(reply, Span::current()),
+                Waiting::Order(wait),
             );
         }
         if let Err(err) = validate_key(&key) {
             let failure = CheckoutFailure::Rejected(err);
-            remote::answer(reply, CheckoutReply::Placed(Err(failure)));
+            remote::answer(wait.reply, CheckoutReply::Placed(Err(failure)));
             return Ok(());
         }
-        let id = self.wait(Waiting::Order(reply, Span::current()));
+        let now_ms = self.started.elapsed().as_millis() as u64;
+        if let Err(refused) = self.admission.admit(now_ms, budget_ms) {
+            metrics::counter!("bazaar_checkout_refused_total", "reason" => "capacity").increment(1);
+            let failure = CheckoutFailure::NotPlaced {
+                reason: format!(
+                    "checkout is at capacity (an order takes about {} ms to confirm, {budget_ms} ms were left)",
+                    refused.expected_ms
+                ),
+                retry_after_ms: refused.retry_after_ms,
+            };
+            remote::answer(wait.reply, CheckoutReply::Placed(Err(failure)));
+            return Ok(());
+        }
+        wait.admitted = Some(Instant::now());
+        let id = self.wait(Waiting::Order(wait));
         let myself = myself.clone();
         // In the caller's trace, as is the `Priced` message it casts back.
         tokio::spawn(
@@ -95,6 +116,9 @@ impl CheckoutReplica {
             Ok(draft) => draft,
             Err(failure) => return self.fail(id, failure),
         };
+        if let Some(gone) = self.client_gone(id, "charged") {
+            return self.fail(id, gone);
+        }
         let worker = directory::members_on::<PaymentProtocol>(PAYMENT_GROUP, &self.node)
             .into_iter()
             .next();
@@ -118,9 +142,32 @@ impl CheckoutReplica {
         draft: Result<OrderDraft, CheckoutFailure>,
     ) -> Result<(), ActorProcessingErr> {
         match draft {
-            Ok(draft) => self.propose_as(id, Proposal::Order(draft)),
+            Ok(draft) => {
+                if let Some(gone) = self.client_gone(id, "proposed") {
+                    // A real provider would be told to void the charge here.
+                    tracing::info!(user = %draft.user, key = %draft.key, payment = %draft.payment_id, "charge voided: the client's deadline passed");
+                    return self.fail(id, gone);
+                }
+                self.propose_as(id, Proposal::Order(draft))
+            }
             Err(failure) => self.fail(id, failure),
         }
+    }
+
+    /// The failure for the order waiting under `id` if its client's
+    /// deadline has passed before it was `stage` (no order is placed).
+    fn client_gone(&self, id: u64, stage: &str) -> Option<CheckoutFailure> {
+        let Some(Waiting::Order(wait)) = self.waiting.get(&id) else {
+            return None;
+        };
+        if Instant::now() < wait.deadline {
+            return None;
+        }
+        metrics::counter!("bazaar_checkout_refused_total", "reason" => "deadline").increment(1);
+        Some(CheckoutFailure::NotPlaced {
+            reason: format!("the client's deadline passed before the order was {stage}"),
+            retry_after_ms: 0,
+        })
     }
 
     /// After an order committed: take what was bought out of the buyer's

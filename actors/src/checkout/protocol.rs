@@ -31,6 +31,10 @@ pub enum CheckoutRequest {
         user: String,
         /// The client's idempotency key.
         key: String,
+        /// Time the client still waits for the answer, in ms: the owner
+        /// refuses an order it cannot confirm within it, and drops one
+        /// whose client has gone before it is charged or proposed.
+        budget_ms: u64,
     },
     /// Committed orders, of one user or all.
     Orders {
@@ -125,6 +129,16 @@ pub enum CheckoutFailure {
     /// Not replicated to a majority (outcome unknown); retry with the same key.
     #[error("checkout unavailable: {0}")]
     Unavailable(String),
+    /// Known outcome: no order was placed (the owner is at capacity, or
+    /// the client's deadline passed before the order was proposed); retry
+    /// after `retry_after_ms`.
+    #[error("no order was placed: {reason}; retry in {retry_after_ms} ms")]
+    NotPlaced {
+        /// Why.
+        reason: String,
+        /// When a retry may succeed.
+        retry_after_ms: u64,
+    },
     /// A voter change that cannot be made (the previous one is not
     /// committed yet, the node is already a voter, the last voter, ...).
     #[error("voter change refused: {0}")]

@@ -2,9 +2,12 @@
 //!
 //! Levels are absolute (repeating one is harmless) and go through one
 //! queue served by one task, in commit order, so the catalog never ends on
-//! an older level than the last one published. A full queue drops the
+//! an older level than the last one published. The task publishes what
+//! queued up while it was busy as one round, the latest level of each
+//! product once. A full queue drops the
 //! level (the next order of that product publishes it again).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -31,9 +34,21 @@ impl StockPublisher {
         let (queue, mut levels) = mpsc::channel::<Job>(QUEUE);
         tokio::spawn(async move {
             let catalog = CatalogClient::new();
-            while let Some((stock, done)) = levels.recv().await {
+            while let Some(job) = levels.recv().await {
+                // Everything queued meanwhile goes in the same round, one
+                // update per product with its latest level: under load the
+                // catalog (and every replica's search index) sees one change
+                // per product per round, not one per order.
+                let mut latest = BTreeMap::new();
+                let mut waiters = Vec::new();
+                let mut next = Some(job);
+                while let Some((stock, done)) = next.take() {
+                    latest.extend(stock);
+                    waiters.extend(done);
+                    next = levels.try_recv().ok();
+                }
                 let mut published = Vec::new();
-                for (product_id, available) in stock {
+                for (product_id, available) in latest {
                     let patch = ProductPatch {
                         stock: Some(available),
                         ..ProductPatch::default()
@@ -45,8 +60,8 @@ impl StockPublisher {
                         }
                     }
                 }
-                if let Some(done) = done {
-                    let _ = done.send(published);
+                for done in waiters {
+                    let _ = done.send(published.clone());
                 }
             }
         });
@@ -61,7 +76,8 @@ impl StockPublisher {
     }
 
     /// Queues `stock` and waits, at most `timeout`, until it is published;
-    /// returns the catalog versions it made (none after the timeout).
+    /// returns the catalog versions its round made, its products among
+    /// them (none after the timeout).
     pub async fn publish_and_wait(&self, stock: Levels, timeout: Duration) -> Vec<Product> {
         let (done, published) = oneshot::channel();
         if self.queue.send((stock, Some(done))).await.is_err() {

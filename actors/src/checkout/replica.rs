@@ -30,6 +30,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::watch;
 use tracing::{Instrument, Span};
 
+use super::admission::Admission;
 use super::journal::{Journal, StoredEntry};
 use super::log::{Entry, Persist};
 use super::model::Record;
@@ -65,11 +66,23 @@ pub struct ReplicaArgs {
 pub(super) enum Waiting {
     /// `PlaceOrder`: answered once the cart is settled, in the caller's
     /// trace (the span it arrived in).
-    Order(Option<ReplyPort<CheckoutProtocol>>, Span),
+    Order(OrderWait),
     /// `SetStock`: answered with the catalog version that published it.
     Stock(Option<ReplyPort<CheckoutProtocol>>, u64, u32),
     /// `ChangeVoters`.
     Voters(Option<ReplyPort<CheckoutProtocol>>),
+}
+
+/// A client waiting for its order.
+pub(super) struct OrderWait {
+    pub(super) reply: Option<ReplyPort<CheckoutProtocol>>,
+    /// The span the request arrived in.
+    pub(super) span: Span,
+    /// When the client stops waiting.
+    pub(super) deadline: Instant,
+    /// When admission control took it (`None`: not counted, such as a
+    /// repeated key or a replica that is not the owner).
+    pub(super) admitted: Option<Instant>,
 }
 
 /// Runtime state of a checkout replica.
@@ -82,11 +95,11 @@ pub struct CheckoutReplica {
     /// The durable copy of the core's log and promise.
     journal: Journal,
     /// Clients waiting on the core, by proposal id.
-    waiting: HashMap<u64, Waiting>,
+    pub(super) waiting: HashMap<u64, Waiting>,
     /// The next proposal id.
     next_id: u64,
     /// The core's clock origin: ticks pass ms since then.
-    started: Instant,
+    pub(super) started: Instant,
     /// When this replica saw its owner go down, until it becomes the
     /// active owner (a failover it measures) or follows another one.
     failover_started: Option<Instant>,
@@ -107,6 +120,8 @@ pub struct CheckoutReplica {
     ticker: JoinHandle<()>,
     /// This actor, to schedule its own flushes.
     myself: ActorRef<ServiceMsg<CheckoutProtocol>>,
+    /// Admission control of orders while owner.
+    pub(super) admission: Admission,
     /// Proposals gathered for the next batch, with their clients' ids.
     proposals: Vec<(u64, Proposal)>,
     /// A `Flush` is in the mailbox.
@@ -178,6 +193,7 @@ impl Actor for CheckoutReplicaActor {
             publisher: StockPublisher::spawn(),
             ticker,
             myself: myself.clone(),
+            admission: Admission::new(),
             proposals: Vec::new(),
             flush_scheduled: false,
         };
@@ -242,7 +258,10 @@ impl CheckoutReplica {
                 if batch.is_empty() {
                     return Ok(());
                 }
-                metrics::histogram!("bazaar_checkout_batch_proposals").record(batch.len() as f64);
+                if matches!(self.core.owned_epoch(), Some((_, true))) {
+                    metrics::histogram!("bazaar_checkout_batch_proposals")
+                        .record(batch.len() as f64);
+                }
                 let actions = self.core.step(Event::Propose(batch));
                 return self.perform(actions);
             }
@@ -250,8 +269,12 @@ impl CheckoutReplica {
                 let actions = self.core.step(Event::Receive { from, message });
                 return self.perform(actions);
             }
-            CheckoutRequest::PlaceOrder { user, key } => {
-                return self.place_order(myself, user, key, reply);
+            CheckoutRequest::PlaceOrder {
+                user,
+                key,
+                budget_ms,
+            } => {
+                return self.place_order(myself, user, key, budget_ms, reply);
             }
             CheckoutRequest::Priced { id, draft } => return self.priced(myself, id, draft),
             CheckoutRequest::Paid { id, draft } => return self.paid(id, draft),
@@ -308,6 +331,11 @@ impl CheckoutReplica {
         id: u64,
         proposal: Proposal,
     ) -> Result<(), ActorProcessingErr> {
+        if !matches!(self.core.owned_epoch(), Some((_, true))) {
+            // Not the active owner: the core answers at once (`NotOwner`).
+            let actions = self.core.step(Event::Propose(vec![(id, proposal)]));
+            return self.perform(actions);
+        }
         self.proposals.push((id, proposal));
         if !self.flush_scheduled {
             self.flush_scheduled = true;
@@ -472,10 +500,21 @@ impl CheckoutReplica {
         }
     }
 
+    /// An order admission control took is finished, `confirmed` or not.
+    fn finished(&mut self, wait: &OrderWait, confirmed: bool) {
+        if let Some(admitted) = wait.admitted {
+            let took_ms = admitted.elapsed().as_millis() as u64;
+            let now_ms = self.started.elapsed().as_millis() as u64;
+            self.admission.finished(now_ms, took_ms, confirmed);
+        }
+    }
+
     /// Answers a waiting client with what its proposal gave.
-    fn answer(&self, waiting: Waiting, outcome: Result<Outcome, CheckoutFailure>) {
+    fn answer(&mut self, waiting: Waiting, outcome: Result<Outcome, CheckoutFailure>) {
         match (waiting, outcome) {
-            (Waiting::Order(reply, span), Ok(Outcome::Order { order, created })) => {
+            (Waiting::Order(wait), Ok(Outcome::Order { order, created })) => {
+                self.finished(&wait, true);
+                let OrderWait { reply, span, .. } = wait;
                 if created {
                     span.in_scope(|| {
                         tracing::info!(node = %self.node, order = %order.order_id, user = %order.user, total_cents = order.total_cents, "order confirmed");
@@ -494,7 +533,9 @@ impl CheckoutReplica {
                 };
                 tokio::spawn(settled.instrument(span));
             }
-            (Waiting::Order(reply, _), outcome) => {
+            (Waiting::Order(wait), outcome) => {
+                self.finished(&wait, false);
+                let reply = wait.reply;
                 remote::answer(reply, CheckoutReply::Placed(Err(failure(outcome))));
             }
             (Waiting::Stock(reply, product_id, stock), Ok(Outcome::Stock)) => {
