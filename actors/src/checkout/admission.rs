@@ -10,8 +10,10 @@
 //! ahead of it, a new one is confirmed after about `max(base, n / X)`, where
 //! `base` is the confirmation time of an unloaded owner (the lowest
 //! recent one). It is admitted if that fits in [`BUDGET_SHARE`] of its
-//! remaining budget and in [`QUEUE_TARGET_MS`]. Until a rate is known (a new owner), at most
-//! [`COLD_IN_FLIGHT`] orders are in flight.
+//! remaining budget and in [`QUEUE_TARGET_MS`]. The rate is over the span
+//! the window's confirmations cover, so a ramp-up is not mistaken for a
+//! slow owner; until [`MIN_SAMPLES`] are in the window (a new or idle
+//! owner), at most [`COLD_IN_FLIGHT`] orders are in flight.
 //!
 //! Invariants: `in_flight` counts admitted orders not yet finished (the
 //! shell calls [`Admission::finished`] once per admitted order, whatever
@@ -30,6 +32,8 @@ pub const BUDGET_SHARE: f64 = 0.5;
 pub const QUEUE_TARGET_MS: u64 = 200;
 /// Orders in flight at most while no rate is known yet.
 pub const COLD_IN_FLIGHT: usize = 64;
+/// Confirmations in the window before the rate is trusted.
+pub const MIN_SAMPLES: usize = 16;
 /// `base` forgets its lowest sample after this long.
 const BASE_WINDOW_MS: u64 = 5_000;
 
@@ -64,45 +68,47 @@ impl Admission {
         self.in_flight
     }
 
-    /// Confirmed orders a second, over the last window (0 if none).
-    pub fn rate_per_s(&self, now_ms: u64) -> f64 {
-        let recent = self
+    /// Confirmed orders a second over the span the last window's
+    /// confirmations cover, or `None` with fewer than [`MIN_SAMPLES`].
+    pub fn rate_per_s(&self, now_ms: u64) -> Option<f64> {
+        let mut recent = self
             .confirmed
             .iter()
-            .filter(|at| now_ms.saturating_sub(**at) < RATE_WINDOW_MS)
-            .count();
-        recent as f64 * 1_000.0 / RATE_WINDOW_MS as f64
-    }
-
-    /// The confirmation time expected for one more order, in ms, or `None`
-    /// while no rate is known.
-    pub fn expected_ms(&mut self, now_ms: u64) -> Option<u64> {
-        self.forget(now_ms);
-        let rate = self.rate_per_s(now_ms);
-        if rate == 0.0 {
+            .filter(|at| now_ms.saturating_sub(**at) < RATE_WINDOW_MS);
+        let oldest = *recent.next()?;
+        let count = 1 + recent.count();
+        if count < MIN_SAMPLES {
             return None;
         }
-        let base = self.base.iter().map(|(_, took)| *took).min().unwrap_or(0);
+        let span_ms = now_ms.saturating_sub(oldest).max(10);
+        Some(count as f64 * 1_000.0 / span_ms as f64)
+    }
+
+    /// The confirmation time expected for one more order, in ms: the
+    /// unloaded time alone while no rate is known, `None` if nothing was
+    /// confirmed lately.
+    pub fn expected_ms(&mut self, now_ms: u64) -> Option<u64> {
+        self.forget(now_ms);
+        let base = self.base.front().map(|(_, took)| *took);
+        let Some(rate) = self.rate_per_s(now_ms) else {
+            return base;
+        };
         let queue = self.in_flight as f64 * 1_000.0 / rate;
-        Some(base.max(queue.ceil() as u64))
+        Some(base.unwrap_or(0).max(queue.ceil() as u64))
     }
 
     /// Admits an order with `budget_ms` left, or says why not.
     pub fn admit(&mut self, now_ms: u64, budget_ms: u64) -> Result<(), Refused> {
-        let fits = match self.expected_ms(now_ms) {
-            Some(expected) => {
-                let allowed = ((budget_ms as f64 * BUDGET_SHARE) as u64).min(QUEUE_TARGET_MS);
-                if expected > allowed {
-                    return Err(Refused {
-                        retry_after_ms: expected.saturating_sub(allowed).clamp(100, 5_000),
-                        expected_ms: expected,
-                    });
-                }
-                true
+        let allowed = ((budget_ms as f64 * BUDGET_SHARE) as u64).min(QUEUE_TARGET_MS);
+        if let Some(expected) = self.expected_ms(now_ms) {
+            if expected > allowed {
+                return Err(Refused {
+                    retry_after_ms: expected.saturating_sub(allowed).clamp(100, 5_000),
+                    expected_ms: expected,
+                });
             }
-            None => self.in_flight < COLD_IN_FLIGHT,
-        };
-        if !fits {
+        }
+        if self.rate_per_s(now_ms).is_none() && self.in_flight >= COLD_IN_FLIGHT {
             return Err(Refused {
                 retry_after_ms: 1_000,
                 expected_ms: 0,
@@ -169,9 +175,9 @@ mod tests {
             admission.finished(i * 10 + 8, 8, true);
         }
         // 100 orders/s, 8 ms each, nothing in flight: 8 ms expected.
-        assert_eq!(admission.expected_ms(999), Some(8));
-        assert!(admission.admit(999, 30).is_ok());
-        let refused = admission.admit(999, 10).unwrap_err();
+        assert_eq!(admission.expected_ms(1_000), Some(8));
+        assert!(admission.admit(1_000, 30).is_ok());
+        let refused = admission.admit(1_000, 10).unwrap_err();
         assert!(refused.retry_after_ms >= 100);
     }
 
@@ -211,10 +217,31 @@ mod tests {
     #[test]
     fn the_rate_forgets_old_confirmations() {
         let mut admission = Admission::new();
-        admission.admit(0, 1_000).unwrap();
-        admission.finished(0, 5, true);
-        assert_eq!(admission.rate_per_s(500), 1.0);
-        assert_eq!(admission.rate_per_s(RATE_WINDOW_MS), 0.0);
-        assert_eq!(admission.expected_ms(RATE_WINDOW_MS), None);
+        for i in 0..MIN_SAMPLES as u64 {
+            admission.admit(i, 1_000).unwrap();
+            admission.finished(i, 5, true);
+        }
+        assert!(admission.rate_per_s(100).is_some());
+        assert_eq!(admission.rate_per_s(RATE_WINDOW_MS + 20), None);
+        // The unloaded time is kept longer; then nothing is known.
+        assert_eq!(admission.expected_ms(RATE_WINDOW_MS + 20), Some(5));
+        assert_eq!(admission.expected_ms(20_000), None);
+    }
+
+    #[test]
+    fn a_ramp_up_is_not_taken_for_a_slow_owner() {
+        let mut admission = Admission::new();
+        // 8 clients start at once after an idle spell; 16 orders are
+        // confirmed in the first 30 ms.
+        for _ in 0..8 {
+            admission.admit(0, 5_000).unwrap();
+        }
+        for i in 0..16 {
+            admission.finished(2 * i, 10, true);
+            admission.admit(2 * i, 5_000).unwrap();
+        }
+        // About 530 orders/s with 8 in flight: 15 ms, not a second.
+        let expected = admission.expected_ms(30).unwrap();
+        assert!(expected < 50, "expected {expected} ms");
     }
 }

@@ -1,9 +1,13 @@
-//! `CheckoutClient`: how the gateway reaches checkout. Requests go to this
-//! node's replica; one that is not the owner names the owner it follows,
-//! and the client asks that one. Placing an order is idempotent by key, so
+//! `CheckoutClient`: how the gateway reaches checkout. Requests for the
+//! owner go to the owner the last answer named, else to this node's
+//! replica; one that is not the owner names the owner it follows, and the
+//! client asks that one (and remembers it). Placing an order is idempotent by key, so
 //! a client may repeat it after any failure.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use bazaar_cluster::directory;
 use bazaar_cluster::remote::{self, CallError};
@@ -22,7 +26,12 @@ const READ_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A client of the checkout service.
 #[derive(Debug, Clone, Default)]
-pub struct CheckoutClient;
+pub struct CheckoutClient {
+    /// The owner the last answer named, shared by the clones of a client:
+    /// requests for the owner go straight to it, not through this node's
+    /// replica first.
+    owner_hint: Arc<Mutex<Option<String>>>,
+}
 
 fn unavailable(err: CallError) -> CheckoutFailure {
     CheckoutFailure::Unavailable(err.to_string())
@@ -31,7 +40,7 @@ fn unavailable(err: CallError) -> CheckoutFailure {
 impl CheckoutClient {
     /// A client.
     pub fn new() -> Self {
-        Self
+        Self::default()
     }
 
     async fn call(
@@ -58,7 +67,18 @@ impl CheckoutClient {
         request: CheckoutRequest,
         timeout: Duration,
     ) -> Result<CheckoutReply, CheckoutFailure> {
-        let reply = self.call(None, request.clone(), timeout).await?;
+        let hint = self.owner_hint.lock().clone();
+        let reply = match hint {
+            Some(owner) => match self.call(Some(&owner), request.clone(), timeout).await {
+                Ok(reply) => reply,
+                // Gone or unreachable: ask this node's replica instead.
+                Err(_) => {
+                    self.owner_hint.lock().take();
+                    self.call(None, request.clone(), timeout).await?
+                }
+            },
+            None => self.call(None, request.clone(), timeout).await?,
+        };
         let owner = match &reply {
             CheckoutReply::Placed(Err(CheckoutFailure::NotOwner { owner: Some(owner) }))
             | CheckoutReply::Done(Err(CheckoutFailure::NotOwner { owner: Some(owner) }))
@@ -66,8 +86,16 @@ impl CheckoutClient {
             | CheckoutReply::Voters(Err(CheckoutFailure::NotOwner { owner: Some(owner) })) => {
                 owner.clone()
             }
+            CheckoutReply::Placed(Err(CheckoutFailure::NotOwner { owner: None }))
+            | CheckoutReply::Done(Err(CheckoutFailure::NotOwner { owner: None }))
+            | CheckoutReply::StockSet(Err(CheckoutFailure::NotOwner { owner: None }))
+            | CheckoutReply::Voters(Err(CheckoutFailure::NotOwner { owner: None })) => {
+                self.owner_hint.lock().take();
+                return Ok(reply);
+            }
             _ => return Ok(reply),
         };
+        *self.owner_hint.lock() = Some(owner.clone());
         self.call(Some(&owner), request, timeout).await
     }
 

@@ -84,6 +84,7 @@ impl CheckoutReplica {
             return Ok(());
         }
         wait.admitted = Some(Instant::now());
+        metrics::gauge!("bazaar_checkout_orders_in_flight").set(self.admission.in_flight() as f64);
         let id = self.wait(Waiting::Order(wait));
         let myself = myself.clone();
         // In the caller's trace, as is the `Priced` message it casts back.
@@ -171,17 +172,20 @@ impl CheckoutReplica {
     }
 
     /// After an order committed: take what was bought out of the buyer's
-    /// cart and publish the new stock, in the background (both repeatable;
-    /// the cart changes carry ids derived from the key, so each applies once).
-    pub(super) fn after_commit(&self, order: &Order) {
+    /// cart (unless `settle` is false: the reply to its client does it)
+    /// and publish the new stock, in the background (both repeatable; the
+    /// cart changes carry ids derived from the key, so each applies once).
+    pub(super) fn after_commit(&self, order: &Order, settle: bool) {
         let stock: Vec<(u64, u32)> = order
             .items
             .iter()
             .map(|item| (item.product_id, self.core.book().available(item.product_id)))
             .collect();
         self.publisher.publish(stock);
-        let order = order.clone();
-        tokio::spawn(async move { settle_cart(&order).await });
+        if settle {
+            let order = order.clone();
+            tokio::spawn(async move { settle_cart(&order).await });
+        }
     }
 }
 

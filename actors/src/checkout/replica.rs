@@ -12,7 +12,7 @@
 //! counts `bazaar_checkout_failovers_total` and records the time between
 //! the two in `bazaar_checkout_failover_duration_seconds`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -122,6 +122,10 @@ pub struct CheckoutReplica {
     myself: ActorRef<ServiceMsg<CheckoutProtocol>>,
     /// Admission control of orders while owner.
     pub(super) admission: Admission,
+    /// Orders whose carts the reply to their client settles, between the
+    /// reply and the commit follow-up of the same step (which then only
+    /// publishes the stock).
+    settled_on_reply: HashSet<String>,
     /// Proposals gathered for the next batch, with their clients' ids.
     proposals: Vec<(u64, Proposal)>,
     /// A `Flush` is in the mailbox.
@@ -194,6 +198,7 @@ impl Actor for CheckoutReplicaActor {
             ticker,
             myself: myself.clone(),
             admission: Admission::new(),
+            settled_on_reply: HashSet::new(),
             proposals: Vec::new(),
             flush_scheduled: false,
         };
@@ -395,6 +400,7 @@ impl CheckoutReplica {
                 Action::RoleChanged(change) => self.role_changed(change),
             }
         }
+        self.settled_on_reply.clear();
         self.voters.set(self.core.voters().clone());
         Ok(())
     }
@@ -439,7 +445,8 @@ impl CheckoutReplica {
         }
         for entry in entries {
             if let Record::Order(order) = &entry.record {
-                self.after_commit(order);
+                let settled = self.settled_on_reply.remove(&order.order_id);
+                self.after_commit(order, !settled);
             }
         }
     }
@@ -506,6 +513,8 @@ impl CheckoutReplica {
             let took_ms = admitted.elapsed().as_millis() as u64;
             let now_ms = self.started.elapsed().as_millis() as u64;
             self.admission.finished(now_ms, took_ms, confirmed);
+            metrics::gauge!("bazaar_checkout_orders_in_flight")
+                .set(self.admission.in_flight() as f64);
         }
     }
 
@@ -514,6 +523,9 @@ impl CheckoutReplica {
         match (waiting, outcome) {
             (Waiting::Order(wait), Ok(Outcome::Order { order, created })) => {
                 self.finished(&wait, true);
+                if created {
+                    self.settled_on_reply.insert(order.order_id.clone());
+                }
                 let OrderWait { reply, span, .. } = wait;
                 if created {
                     span.in_scope(|| {
