@@ -26,15 +26,17 @@ use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bazaar_actors::host::traffic;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::GatewayState;
 use crate::telemetry::process;
 
-/// Bucket bounds of every histogram, in seconds: 1 ms to 10 s.
+/// Bucket bounds of every histogram of durations, in seconds: 1 ms to 10 s.
 pub const BUCKETS_SECONDS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+/// Bucket bounds of `bazaar_checkout_batch_proposals`, in proposals.
+pub const BUCKETS_BATCH: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 /// How often histogram samples are drained when nobody scrapes.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 /// Content type of the Prometheus text exposition format.
@@ -68,6 +70,10 @@ const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
     ("bazaar_checkout_failovers_total", Kind::Counter, "Checkout ownerships this node took over after losing the owner"),
     ("bazaar_checkout_failover_duration_seconds", Kind::Histogram, "Time from losing the checkout owner to this node owning checkout"),
     ("bazaar_orders_confirmed_total", Kind::Counter, "Orders this node confirmed as checkout owner"),
+    ("bazaar_checkout_journal_syncs_total", Kind::Counter, "Durable checkout journal transactions on this node, one fsync each"),
+    ("bazaar_checkout_batch_proposals", Kind::Histogram, "Proposals the checkout owner appended per batch: one journal write and one append per replica each"),
+    ("bazaar_checkout_refused_total", Kind::Counter, "Orders the checkout owner refused without placing them, by reason (capacity, deadline)"),
+    ("bazaar_checkout_orders_in_flight", Kind::Gauge, "Orders the checkout owner admitted and has not answered yet"),
 ];
 
 /// Installs the process-wide Prometheus recorder, describes every metric,
@@ -76,6 +82,10 @@ const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
 pub fn install() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets(BUCKETS_SECONDS)?
+        .set_buckets_for_metric(
+            Matcher::Full("bazaar_checkout_batch_proposals".into()),
+            BUCKETS_BATCH,
+        )?
         .install_recorder()?;
     for &(name, kind, help) in DESCRIPTIONS {
         match kind {
