@@ -67,7 +67,7 @@ async fn serve(
         tracing::warn!("no admin password configured: admin routes are unusable on this node");
     }
     let voters = Voters::new(bootstrap_voters(&args)?);
-    // Filled by the catalog and search services.
+    // Filled by the catalog and search services, read by the gateway.
     let snapshots = Snapshots::default();
     let ctx = ServiceContext {
         node: args.name.clone(),
@@ -78,7 +78,7 @@ async fn serve(
         data_dir: args.data_dir.clone(),
         view: node.watch(),
         voters: voters.clone(),
-        snapshots,
+        snapshots: snapshots.clone(),
     };
     let host = bazaar_actors::host::start(ctx, node.watch())
         .await
@@ -86,6 +86,7 @@ async fn serve(
     let app = gateway::router(
         GatewayState::new(node.watch(), host.status.clone(), voters, token_key)
             .with_metrics(metrics)
+            .with_snapshots(snapshots)
             .with_kill_switch(std::env::var_os(config::LAUNCHED_BY_UP_ENV).is_some())
             .with_rate_limit(args.rate_limit),
     );
