@@ -24,9 +24,9 @@
 //!   subscribers, so a read on this node after an acknowledged update
 //!   sees it.
 //!
-//! A snapshot is a table of `Arc`s, one per product: a new version copies
-//! the table (10,000 pointers) and replaces only the changed products, so
-//! unchanged products are shared between versions. Each product carries
+//! A snapshot is a table of `Arc`s, one per product, in chunks of 128: a
+//! new version copies the table of chunks (79 pointers) and the chunks of
+//! the changed products, so everything else is shared between versions. Each product carries
 //! its JSON, serialized once per product version ([`ProductEntry::json`]),
 //! so a product view copies bytes instead of serializing.
 
@@ -68,24 +68,37 @@ impl ProductEntry {
     }
 }
 
+/// Products per chunk of a snapshot's table: a change copies the table of
+/// chunk pointers and the chunks it touches, not every product pointer.
+const CHUNK: usize = 128;
+
 /// The catalog at one version: immutable, shared by every reader that
 /// loaded it.
 #[derive(Debug)]
 pub struct CatalogSnapshot {
     /// 1 for the first snapshot of a catalog, +1 per publication.
     version: u64,
-    /// Dense by id like the catalog: `products[i].product().id == i + 1`.
-    products: Vec<Arc<ProductEntry>>,
+    /// Number of products.
+    len: usize,
+    /// Dense by id like the catalog, in chunks of [`CHUNK`]: product `id`
+    /// is entry `(id - 1) % CHUNK` of chunk `(id - 1) / CHUNK`. Chunks no
+    /// change touched are shared with the previous version.
+    chunks: Vec<Arc<Vec<Arc<ProductEntry>>>>,
 }
 
 impl CatalogSnapshot {
     /// The first snapshot of `catalog` (version 1): serializes every product.
     pub fn of(catalog: &Catalog) -> Self {
+        let entries: Vec<Arc<ProductEntry>> = catalog
+            .all()
+            .map(|product| Arc::new(ProductEntry::new(product.clone())))
+            .collect();
         Self {
             version: 1,
-            products: catalog
-                .all()
-                .map(|product| Arc::new(ProductEntry::new(product.clone())))
+            len: entries.len(),
+            chunks: entries
+                .chunks(CHUNK)
+                .map(|chunk| Arc::new(chunk.to_vec()))
                 .collect(),
         }
     }
@@ -93,20 +106,26 @@ impl CatalogSnapshot {
     /// The next version: this snapshot with the products `changed` (ids)
     /// as they are now in `catalog`. Unknown ids are skipped.
     pub fn next(&self, catalog: &Catalog, changed: impl IntoIterator<Item = u64>) -> Self {
-        let mut products = self.products.clone();
+        let mut chunks = self.chunks.clone();
         for id in changed {
             let (Some(product), Some(slot)) = (catalog.get(id), index_of(id)) else {
                 continue;
             };
-            if let Some(entry) = products.get_mut(slot) {
-                if entry.product() != product {
-                    *entry = Arc::new(ProductEntry::new(product.clone()));
-                }
+            let Some(chunk) = chunks.get_mut(slot / CHUNK) else {
+                continue;
+            };
+            if chunk
+                .get(slot % CHUNK)
+                .is_some_and(|entry| entry.product() != product)
+            {
+                // Copies the chunk on its first change in this version.
+                Arc::make_mut(chunk)[slot % CHUNK] = Arc::new(ProductEntry::new(product.clone()));
             }
         }
         Self {
             version: self.version + 1,
-            products,
+            len: self.len,
+            chunks,
         }
     }
 
@@ -117,27 +136,33 @@ impl CatalogSnapshot {
 
     /// The product with this id.
     pub fn get(&self, id: u64) -> Option<&Arc<ProductEntry>> {
-        self.products.get(index_of(id)?)
+        self.entry(index_of(id)?)
+    }
+
+    fn entry(&self, slot: usize) -> Option<&Arc<ProductEntry>> {
+        self.chunks.get(slot / CHUNK)?.get(slot % CHUNK)
     }
 
     /// Up to `limit` (at most [`MAX_PAGE`]) products in id order, skipping
     /// `offset`: the same products as [`Catalog::page`].
-    pub fn page(&self, offset: usize, limit: usize) -> &[Arc<ProductEntry>] {
-        let start = offset.min(self.products.len());
-        let end = start
-            .saturating_add(limit.min(MAX_PAGE))
-            .min(self.products.len());
-        &self.products[start..end]
+    pub fn page(
+        &self,
+        offset: usize,
+        limit: usize,
+    ) -> impl Iterator<Item = &Arc<ProductEntry>> + '_ {
+        let start = offset.min(self.len);
+        let end = start.saturating_add(limit.min(MAX_PAGE)).min(self.len);
+        (start..end).filter_map(|slot| self.entry(slot))
     }
 
     /// Number of products.
     pub fn len(&self) -> usize {
-        self.products.len()
+        self.len
     }
 
     /// True when the snapshot holds no product.
     pub fn is_empty(&self) -> bool {
-        self.products.is_empty()
+        self.len == 0
     }
 }
 
