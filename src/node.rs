@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use bazaar_actors::auth::model::{hash_password, TokenKey, DEMO_PASSWORD};
-use bazaar_actors::context::ServiceContext;
+use bazaar_actors::context::{ServiceContext, Snapshots};
 use bazaar_cluster::config::is_valid_name;
 use bazaar_cluster::listener::tls::TlsFiles;
 use bazaar_cluster::{ClusterNode, NodeConfig, Voters};
@@ -67,6 +67,8 @@ async fn serve(
         tracing::warn!("no admin password configured: admin routes are unusable on this node");
     }
     let voters = Voters::new(bootstrap_voters(&args)?);
+    // Filled by the catalog and search services, read by the gateway.
+    let snapshots = Snapshots::default();
     let ctx = ServiceContext {
         node: args.name.clone(),
         workers: ServiceContext::default_workers(),
@@ -76,6 +78,7 @@ async fn serve(
         data_dir: args.data_dir.clone(),
         view: node.watch(),
         voters: voters.clone(),
+        snapshots: snapshots.clone(),
     };
     let host = bazaar_actors::host::start(ctx, node.watch())
         .await
@@ -83,6 +86,7 @@ async fn serve(
     let app = gateway::router(
         GatewayState::new(node.watch(), host.status.clone(), voters, token_key)
             .with_metrics(metrics)
+            .with_snapshots(snapshots)
             .with_kill_switch(std::env::var_os(config::LAUNCHED_BY_UP_ENV).is_some())
             .with_rate_limit(args.rate_limit),
     );

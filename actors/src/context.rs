@@ -6,6 +6,8 @@ use bazaar_cluster::{MembershipView, Voters};
 use tokio::sync::watch;
 
 use crate::auth::model::TokenKey;
+use crate::catalog::snapshot::CatalogSnapshots;
+use crate::search::snapshot::SearchSnapshots;
 
 /// Node-wide settings handed to every service supervisor.
 #[derive(Clone)]
@@ -27,6 +29,19 @@ pub struct ServiceContext {
     /// The voter set: checkout publishes it from its log, carts and
     /// readiness count a majority of it.
     pub voters: Voters,
+    /// Where the read services publish their snapshots; the node hands
+    /// the same handles to its gateway, which reads them directly.
+    pub snapshots: Snapshots,
+}
+
+/// The snapshot handles of a node's read services (catalog, search): made
+/// by the node, filled by the services running on it, read by its gateway.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshots {
+    /// Products, published by the catalog store.
+    pub catalog: CatalogSnapshots,
+    /// The search index, published by the search indexer.
+    pub search: SearchSnapshots,
 }
 
 impl std::fmt::Debug for ServiceContext {

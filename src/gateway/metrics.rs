@@ -9,9 +9,12 @@
 //! The other crates record through the `metrics` facade where things
 //! happen (service calls, membership, supervision, checkout); recording
 //! before [`install`] or without it is a no-op. Messages handled per
-//! service are the exception: the service actors bump plain atomics
+//! service are the exception: the service actors, and the gateway for each
+//! read it answers from a service's snapshot, bump plain atomics
 //! ([`bazaar_actors::host::traffic`]), which each scrape copies into
-//! `bazaar_service_messages_handled_total{service}`.
+//! `bazaar_service_messages_handled_total{service}`. A snapshot read is
+//! not a call: `bazaar_service_calls_total` counts only what went through
+//! a service client (see [`super::shop`]).
 //!
 //! Conventions (Prometheus's): every metric has a `# HELP` line (see
 //! [`DESCRIPTIONS`]; a metric recorded anywhere must be described there),
@@ -55,9 +58,9 @@ const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
     ("bazaar_build_info", Kind::Gauge, "Always 1, labelled with the version of the running bazaar binary"),
     ("bazaar_http_requests_total", Kind::Counter, "HTTP requests answered by the gateway, by route template, method and status"),
     ("bazaar_http_request_duration_seconds", Kind::Histogram, "Time the gateway took to answer HTTP requests, by route template, method and status"),
-    ("bazaar_service_calls_total", Kind::Counter, "Calls this node made to a service, by service and outcome"),
+    ("bazaar_service_calls_total", Kind::Counter, "Calls this node made to a service, by service and outcome (reads answered from this node's snapshot of a service are not calls)"),
     ("bazaar_service_call_duration_seconds", Kind::Histogram, "Time calls this node made to a service took, retries included, by service"),
-    ("bazaar_service_messages_handled_total", Kind::Counter, "Requests the service actors of this node handled, by service (monitoring and internal protocol messages excluded)"),
+    ("bazaar_service_messages_handled_total", Kind::Counter, "Requests the services of this node handled, by service: messages to their actors and reads answered from their snapshots (monitoring and internal protocol messages excluded)"),
     ("bazaar_service_escalations_total", Kind::Counter, "Times a service's supervision tree gave up on this node and was restarted whole, by service"),
     ("bazaar_members", Kind::Gauge, "Cluster members as this node sees them, by state"),
     ("bazaar_quorum", Kind::Gauge, "1 if this node sees a majority of the expected members up, else 0"),

@@ -1,6 +1,7 @@
 //! The HTTP gateway every node serves, so that the cluster looks like one
 //! shop from any node. Handlers are thin: they check input, call a service
-//! client, and map the outcome to a status.
+//! client (or, for product and search reads, read the snapshot the local
+//! service published), and map the outcome to a status.
 //!
 //! | route | |
 //! |---|---|
@@ -46,6 +47,7 @@ use bazaar_actors::auth::model::TokenKey;
 use bazaar_actors::auth::throttle::LoginThrottle;
 use bazaar_actors::cart::CartClient;
 use bazaar_actors::checkout::CheckoutClient;
+use bazaar_actors::context::Snapshots;
 use bazaar_actors::host::HostStatus;
 use bazaar_actors::{auth::AuthClient, catalog::CatalogClient, search::SearchClient};
 use bazaar_cluster::{MembershipView, Voters};
@@ -74,6 +76,10 @@ pub struct GatewayState {
     token_key: TokenKey,
     catalog: CatalogClient,
     search: SearchClient,
+    /// The snapshots this node's catalog and search publish: product and
+    /// search reads answer from them while the service runs here, and
+    /// call `catalog` / `search` otherwise (see [`shop`]).
+    snapshots: Snapshots,
     auth: AuthClient,
     cart: CartClient,
     checkout: CheckoutClient,
@@ -123,6 +129,7 @@ impl GatewayState {
             token_key,
             catalog: CatalogClient::new(),
             search: SearchClient::new(),
+            snapshots: Snapshots::default(),
             auth: AuthClient::new(),
             checkout: CheckoutClient::new(),
             metrics: None,
@@ -130,6 +137,14 @@ impl GatewayState {
             rate: limits::RateConfig::default(),
             logins: Arc::default(),
         }
+    }
+
+    /// Reads products and search results from the snapshots that this
+    /// node's services publish into `snapshots` (the handles the node gave
+    /// them), instead of calling the services.
+    pub fn with_snapshots(mut self, snapshots: Snapshots) -> Self {
+        self.snapshots = snapshots;
+        self
     }
 
     /// Limits each client address to `per_sec` requests a second, with

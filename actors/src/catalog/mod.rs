@@ -2,20 +2,25 @@
 //!
 //! ```text
 //! catalog (one_for_one)
-//! ├── catalog-store        ReplicaStore<Catalog>: admin updates, replication
-//! ├── catalog-worker-1     product reads, from the shared state
+//! ├── catalog-store        ReplicaStore<Catalog>: admin updates, replication,
+//! │                        publishes a snapshot after every change
+//! ├── catalog-worker-1     product reads for callers, from the shared state
 //! └── catalog-worker-N
 //! ```
 //!
 //! Every node holds the same seeded products; updates carry a version and
-//! replicas converge on the highest (see [`model`]). Reads are served by a
-//! pool of workers sharing the store's state, so product views scale with
-//! cores; a worker forwards updates to its node's store. Changes are
-//! announced to local subscribers (search) through [`CATALOG_FEED_GROUP`].
+//! replicas converge on the highest (see [`model`]). This node's gateway
+//! reads products from an immutable [`snapshot`] the store publishes after
+//! each change, without an actor call. Everything else (a gateway whose
+//! node runs no catalog, other services) calls the pool of workers, which
+//! share the store's state; a worker forwards updates to its node's store.
+//! Changes are announced to local subscribers (search) through
+//! [`CATALOG_FEED_GROUP`].
 
 pub mod client;
 pub mod model;
 pub mod protocol;
+pub mod snapshot;
 pub mod store;
 pub mod supervisor;
 mod worker;

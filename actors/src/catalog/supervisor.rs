@@ -1,5 +1,6 @@
 //! The catalog's supervisor spec: a store and a pool of read workers over
-//! one shared catalog (see the tree in the module doc of `catalog`).
+//! one shared catalog, and the publisher of its snapshots (see the tree in
+//! the module doc of `catalog`).
 
 use std::sync::Arc;
 
@@ -9,17 +10,21 @@ use parking_lot::RwLock;
 
 use super::model::{Catalog, Product};
 use super::protocol::{CatalogEvent, CatalogFeedProtocol, CATALOG_FEED_GROUP, CATALOG_STORE_GROUP};
+use super::snapshot::CatalogPublisher;
 use super::worker::{CatalogWorker, CatalogWorkerArgs};
 use crate::context::ServiceContext;
-use crate::replica::{ReplicaArgs, ReplicaStore};
+use crate::replica::{ChangeListener, ReplicaArgs, ReplicaStore};
 use crate::service_actor::WorkerActor;
 use crate::spawn::spawn_linked;
 use crate::supervision::{ChildSpec, Strategy, SupervisorSpec};
 
-/// The catalog service's tree. The catalog state is created here, once,
-/// so it outlives restarts of any actor in the tree.
+/// The catalog service's tree. The catalog state and its publisher are
+/// created here, once, so they outlive restarts of any actor in the tree;
+/// the first snapshot is published into `ctx.snapshots` now.
 pub fn catalog_supervisor(ctx: &ServiceContext) -> SupervisorSpec {
     let catalog = Arc::new(RwLock::new(Catalog::seeded()));
+    let publisher = ctx.snapshots.catalog.publisher(&catalog.read());
+    let on_change = publish_and_announce(catalog.clone(), publisher);
     let node = ctx.node.clone();
     let store_state = catalog.clone();
     let mut spec = SupervisorSpec::new("catalog", Strategy::OneForOne).with_child(
@@ -28,7 +33,7 @@ pub fn catalog_supervisor(ctx: &ServiceContext) -> SupervisorSpec {
                 node: node.clone(),
                 group: CATALOG_STORE_GROUP,
                 state: store_state.clone(),
-                on_change: Arc::new(announce_changes),
+                on_change: on_change.clone(),
             };
             spawn_linked(ReplicaStore::<Catalog>::default(), args, supervisor)
         }),
@@ -48,6 +53,24 @@ pub fn catalog_supervisor(ctx: &ServiceContext) -> SupervisorSpec {
         ));
     }
     spec
+}
+
+/// What the store does after each change it applied: publish the next
+/// snapshot (before it answers the write, so that a read after an
+/// acknowledged update sees it), then announce the change.
+fn publish_and_announce(
+    catalog: Arc<RwLock<Catalog>>,
+    publisher: CatalogPublisher,
+) -> ChangeListener<Catalog> {
+    Arc::new(move |products: &[Product]| {
+        let version = publisher.publish(&catalog.read(), products.iter().map(|p| p.id));
+        tracing::debug!(
+            version,
+            products = products.len(),
+            "catalog snapshot published"
+        );
+        announce_changes(products);
+    })
 }
 
 /// Tells this node's catalog subscribers which products changed.

@@ -10,6 +10,10 @@
 //!   node or others, decoded), never its own timer ticks nor the status
 //!   requests that monitoring polls (`/api/cluster`, `/readyz`), so an
 //!   idle service reads zero messages per second under a dashboard;
+//! - a read answered from a service's snapshot on this node (the
+//!   gateway's product views and searches, see `catalog::snapshot`) is
+//!   counted for that service like a message, one per read, so that a
+//!   service's rate still shows the reads it serves without an actor;
 //! - counters are process-wide (one node per process) and only grow; a
 //!   restarted node starts again from zero, which readers computing rates
 //!   treat as a counter reset.

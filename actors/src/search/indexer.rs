@@ -1,63 +1,29 @@
-//! The search indexer: keeps the node's index current from the catalog.
+//! The search indexer: keeps the node's index current from the catalog,
+//! publishing a snapshot after each batch of changes (see
+//! [`super::snapshot`]).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bazaar_cluster::directory;
 use bazaar_cluster::remote::ServiceMsg;
-use parking_lot::RwLock;
+use parking_lot::Mutex;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use super::model::SearchIndex;
-use crate::catalog::model::{seed_products, Product};
+use super::snapshot::SearchPublisher;
 use crate::catalog::protocol::{CatalogEvent, CatalogFeedProtocol, CATALOG_FEED_GROUP};
 use crate::catalog::CatalogClient;
 
 /// Wait between two attempts to pull the catalog's changes at start.
 const PULL_RETRY: Duration = Duration::from_millis(200);
 
-/// The index and the products it was built from.
-pub struct SearchState {
-    /// The inverted index.
-    pub index: SearchIndex,
-    /// Indexed products by id, as returned in results.
-    pub products: HashMap<u64, Product>,
-}
-
-impl SearchState {
-    /// The index of the seeded catalog.
-    pub fn seeded() -> Self {
-        let products = seed_products();
-        let index = SearchIndex::build(products.iter());
-        Self {
-            index,
-            products: products
-                .into_iter()
-                .map(|product| (product.id, product))
-                .collect(),
-        }
-    }
-
-    /// Indexes `product` unless a newer version of it is already indexed.
-    pub fn upsert(&mut self, product: Product) -> bool {
-        let newer = self.products.get(&product.id).is_none_or(|current| {
-            (product.version, &product.updated_by) > (current.version, &current.updated_by)
-        });
-        if newer {
-            self.index.upsert(&product);
-            self.products.insert(product.id, product);
-        }
-        newer
-    }
-}
-
 /// Start arguments of the indexer.
 pub struct IndexerArgs {
     /// This node's name.
     pub node: String,
-    /// The index, shared with the workers.
-    pub state: Arc<RwLock<SearchState>>,
+    /// Publishes the index; owned by the supervisor spec, so that it
+    /// outlives restarts of the indexer.
+    pub publisher: Arc<Mutex<SearchPublisher>>,
 }
 
 /// Follows the catalog feed.
@@ -107,12 +73,17 @@ impl Actor for SearchIndexer {
         match message {
             ServiceMsg::Cast(CatalogEvent::ProductsChanged(products))
             | ServiceMsg::Call(CatalogEvent::ProductsChanged(products), _) => {
-                let mut search = state.state.write();
-                let updated = products
-                    .into_iter()
-                    .filter(|product| search.upsert(product.clone()))
-                    .count();
-                tracing::debug!(updated, "search index updated");
+                let received = products.len();
+                let mut publisher = state.publisher.lock();
+                let updated = publisher.apply(products);
+                if updated > 0 {
+                    tracing::debug!(
+                        received,
+                        updated,
+                        version = publisher.version(),
+                        "search snapshot published"
+                    );
+                }
             }
             ServiceMsg::Malformed(err) => {
                 tracing::warn!(error = %err, "search indexer dropping malformed message");

@@ -1,20 +1,18 @@
-//! A search worker: answers queries from the shared index.
+//! A search worker: answers queries from the current snapshot of the
+//! index, for callers that cannot read it directly (other nodes).
 
-use std::sync::Arc;
-
-use parking_lot::RwLock;
 use ractor::ActorProcessingErr;
 
-use super::indexer::SearchState;
 use super::protocol::{SearchItem, SearchProtocol, SearchReply, SearchRequest, SEARCH_GROUP};
+use super::snapshot::SearchSnapshots;
 use crate::service_actor::ServiceWorker;
 
 /// Start arguments of a search worker.
 pub struct SearchWorkerArgs {
     /// This node's name.
     pub node: String,
-    /// The index, shared with the indexer.
-    pub state: Arc<RwLock<SearchState>>,
+    /// The index as the indexer publishes it.
+    pub snapshots: SearchSnapshots,
 }
 
 /// A search worker.
@@ -35,16 +33,17 @@ impl ServiceWorker for SearchWorker {
     ) -> Result<SearchReply, ActorProcessingErr> {
         match request {
             SearchRequest::Query { query, limit } => {
-                let search = state.state.read();
+                // The spec publishes before it starts any worker.
+                let Some(snapshot) = state.snapshots.load() else {
+                    return Err("search snapshot not published".into());
+                };
                 Ok(SearchReply::Results(
-                    search.index.search(&query, limit).map(|hits| {
-                        hits.into_iter()
-                            .filter_map(|hit| {
-                                let product = search.products.get(&hit.id)?.clone();
-                                Some(SearchItem {
-                                    product,
-                                    score: hit.score,
-                                })
+                    snapshot.state().search(&query, limit).map(|matches| {
+                        matches
+                            .into_iter()
+                            .map(|found| SearchItem {
+                                product: found.entry.product().clone(),
+                                score: found.score,
                             })
                             .collect()
                     }),
