@@ -141,14 +141,25 @@ fn an_order_whose_client_is_gone_before_it_is_proposed_is_never_placed() {
         let (status, _, body) = buy(addr, &token, product, &format!("gone-warm-{n}"));
         assert_eq!(status, 201, "a warm-up order: {body}");
     }
-    // Then the provider slows to 600 ms: an order admitted with a 150 ms
-    // budget is paid after its client has gone.
-    let (status, body) = cluster.set_payment(owner, &admin, 0.0, 600);
+    // Then the provider slows to 1 s: an order admitted with a 600 ms
+    // budget is paid after its client has gone. (A busy machine can make
+    // even the warm-up orders slow enough that the owner refuses at once,
+    // with "order_placed": false; then the next key is tried.)
+    let (status, body) = cluster.set_payment(owner, &admin, 0.0, 1_000);
     assert_eq!(status, 200, "payment settings: {body}");
     let added = add_to_cart_at(addr, &token, (product, 1), None, REQUEST_TIMEOUT);
     assert!(matches!(added, Some((200 | 201, _))), "add: {added:?}");
-    let (status, _, body) = checkout(addr, &token, "gone-1", Some(150));
-    assert_eq!(status, 503, "no answer within 150 ms: {body}");
+    let mut gone = None;
+    for attempt in 0..5 {
+        let key = format!("gone-{attempt}");
+        let (status, _, body) = checkout(addr, &token, &key, Some(600));
+        assert_eq!(status, 503, "no answer within 600 ms: {body}");
+        if body["order_placed"] != false {
+            gone = Some(key);
+            break;
+        }
+    }
+    let gone = gone.expect("one of 5 checkouts admitted");
 
     // The owner drops it once paid; it never shows in the orders.
     cluster.expect_within(
@@ -159,11 +170,11 @@ fn an_order_whose_client_is_gone_before_it_is_proposed_is_never_placed() {
     );
     let orders = cluster.user_orders(owner, &token).expect("orders");
     assert!(
-        !orders.iter().any(|o| o["idempotency_key"] == "gone-1"),
+        !orders.iter().any(|o| o["idempotency_key"] == gone.as_str()),
         "the order of a client that was gone was placed: {orders:?}"
     );
     let (status, body) = cluster.set_payment(owner, &admin, 0.0, 5);
     assert_eq!(status, 200, "payment settings: {body}");
-    let (status, _, body) = checkout(addr, &token, "gone-1", None);
+    let (status, _, body) = checkout(addr, &token, &gone, None);
     assert_eq!(status, 201, "the retry creates the order: {body}");
 }
