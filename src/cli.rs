@@ -133,6 +133,12 @@ pub struct UpArgs {
     /// (0: no limit, to benchmark from this machine) [default: the node's].
     #[arg(long, value_parser = crate::gateway::limits::parse_rate_limit)]
     pub rate_limit: Option<f64>,
+    /// Replace the cluster cookie kept in DIR/cookie with a new one. Tokens
+    /// are signed with a key derived from the cookie, so this signs every
+    /// user out; without it `up` keeps the cookie (and the admin password)
+    /// of an existing data dir, and sessions survive a restart.
+    #[arg(long)]
+    pub rotate_cookie: bool,
     /// Runtime flags, passed to every node.
     #[command(flatten)]
     pub runtime: RuntimeArgs,

@@ -1,7 +1,9 @@
 //! `bazaar up` as a user runs it: one command starts a local cluster,
 //! restarts a node killed with `bazaar kill`, and leaves nothing behind on
 //! SIGTERM; a taken port stops it before anything starts; its
-//! `--rate-limit` reaches every node, and `DIR/nodes.json` lists them.
+//! `--rate-limit` reaches every node, and `DIR/nodes.json` lists them; a
+//! restart on the same data dir keeps the cookie, so sessions survive, and
+//! `--rotate-cookie` ends them.
 
 mod support;
 
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
-use support::{free_port_range, http_get, http_post, ClusterView, POLL_INTERVAL};
+use support::{free_port_range, http_get, http_post, ClusterView, DEMO_PASSWORD, POLL_INTERVAL};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bazaar");
 
@@ -25,6 +27,8 @@ struct Up {
     output: PathBuf,
     data_dir: tempfile::TempDir,
     http_port: u16,
+    /// The flags it was started with, before any `extra`.
+    args: Vec<String>,
 }
 
 impl Up {
@@ -42,24 +46,40 @@ impl Up {
     ) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let output = data_dir.path().join("up.out");
-        let out = std::fs::File::create(&output).unwrap();
-        let child = Command::new(BIN)
-            .args(["up", "--nodes", &nodes.to_string(), "--data-dir"])
-            .arg(data_dir.path())
-            .args(["--http-port", &http_port.to_string()])
-            .args(["--cluster-port", &cluster_port.to_string()])
-            .args(["--respawn-after", &respawn_after.to_string()])
-            .args(extra)
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap();
+        let args: Vec<String> = [
+            "up".to_string(),
+            "--nodes".into(),
+            nodes.to_string(),
+            "--data-dir".into(),
+            data_dir.path().display().to_string(),
+            "--http-port".into(),
+            http_port.to_string(),
+            "--cluster-port".into(),
+            cluster_port.to_string(),
+            "--respawn-after".into(),
+            respawn_after.to_string(),
+        ]
+        .into();
+        let child = spawn_up(&args, extra, &output);
         Self {
             child,
             output,
             data_dir,
             http_port,
+            args,
         }
+    }
+
+    /// Stops `up` with SIGTERM and starts it again on the same data dir
+    /// and ports, with `extra` flags.
+    fn restart_with(&mut self, extra: &[&str]) {
+        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).unwrap();
+        wait_for(
+            Duration::from_secs(10),
+            "bazaar up exits on SIGTERM",
+            || self.child.try_wait().unwrap().is_some(),
+        );
+        self.child = spawn_up(&self.args, extra, &self.output);
     }
 
     fn output(&self) -> String {
@@ -99,6 +119,22 @@ impl Drop for Up {
             eprintln!("--- bazaar up output ---\n{}", self.output());
         }
     }
+}
+
+/// `bazaar ARGS EXTRA`, its output appended to `output`.
+fn spawn_up(args: &[String], extra: &[&str], output: &Path) -> Child {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(output)
+        .unwrap();
+    Command::new(BIN)
+        .args(args)
+        .args(extra)
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap()
 }
 
 fn read_pid(path: &Path) -> Option<u32> {
@@ -335,4 +371,67 @@ fn up_passes_its_rate_limit_to_every_node_and_lists_them() {
     for i in 1..=2 {
         assert_eq!(throttled(up.http(i), 40), 0, "n{i} is not limited");
     }
+}
+
+/// The status of `GET /api/cart` with `token` on `addr`.
+fn cart_status(addr: SocketAddr, token: &str) -> Option<u16> {
+    reqwest::blocking::Client::new()
+        .get(format!("http://{addr}/api/cart"))
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(2))
+        .send()
+        .ok()
+        .map(|response| response.status().as_u16())
+}
+
+#[test]
+fn a_restart_keeps_sessions_and_rotate_cookie_ends_them() {
+    let http_port = free_port_range(3);
+    let cluster_port = free_port_range(3);
+    let mut up = Up::start(3, http_port, cluster_port, 5);
+    wait_for(Duration::from_secs(20), "the node table", || {
+        up.output().contains("cluster up")
+    });
+    let credentials = json!({ "username": "user001", "password": DEMO_PASSWORD });
+    let (status, body) = http_post(up.http(1), "/api/login", &credentials, None).unwrap();
+    assert_eq!(status, 200, "login: {body}");
+    let token = serde_json::from_str::<Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dir = up.data_dir.path().to_path_buf();
+    let secret = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let (cookie, password) = (secret("cookie"), secret("admin-password"));
+
+    up.restart_with(&[]);
+    wait_for(Duration::from_secs(30), "the restarted cluster up", || {
+        up.output().matches("cluster up").count() == 2
+    });
+    assert_eq!(secret("cookie"), cookie, "the cookie is kept");
+    assert_eq!(
+        secret("admin-password"),
+        password,
+        "the admin password is kept"
+    );
+    assert!(up.output().contains("keeping the cluster cookie"));
+    wait_for(
+        Duration::from_secs(20),
+        "the token of before the restart accepted on every node",
+        || (1..=3).all(|i| cart_status(up.http(i), &token) == Some(200)),
+    );
+
+    up.restart_with(&["--rotate-cookie"]);
+    wait_for(Duration::from_secs(30), "the rotated cluster up", || {
+        up.output().matches("cluster up").count() == 3
+    });
+    assert_ne!(
+        secret("cookie"),
+        cookie,
+        "--rotate-cookie makes a new cookie"
+    );
+    wait_for(
+        Duration::from_secs(20),
+        "the old token refused on every node",
+        || (1..=3).all(|i| cart_status(up.http(i), &token) == Some(401)),
+    );
 }

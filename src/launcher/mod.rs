@@ -7,13 +7,16 @@
 //! └── n3
 //! ```
 //!
-//! It checks every port is free before starting anything, writes a fresh
-//! random cookie to `DIR/cookie` (mode 0600) and hands it to the children
-//! through the environment, records its nodes in `DIR/nodes.json`
-//! ([`nodes_file`], for `bazaar demo --attach`), prints the node table once
-//! all are up, then a line for each membership change its nodes report. A node that dies is
-//! started again after `--respawn-after` seconds with the same name, ports
-//! and data. Ctrl-C or SIGTERM stops every child and exits 0.
+//! It checks every port is free before starting anything, keeps the
+//! cookie of `DIR/cookie` or writes a fresh random one (mode 0600; a new
+//! one only with `--rotate-cookie`, since tokens are signed with a key
+//! derived from it) and hands it to the children through the environment,
+//! likewise the admin password of `DIR/admin-password`. It records its
+//! nodes in `DIR/nodes.json` ([`nodes_file`], for `bazaar demo --attach`),
+//! prints the node table once all are up, then a line for each membership
+//! change its nodes report. A node that dies is started again after
+//! `--respawn-after` seconds with the same name, ports and data. Ctrl-C or
+//! SIGTERM stops every child and exits 0.
 //!
 //! With `--tls`, it first generates a throwaway CA and one certificate per
 //! node into `DIR/tls/` ([`tls`]) and starts the nodes with mutual TLS.
@@ -85,13 +88,36 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             args.data_dir.join(tls::TLS_DIR).display()
         ));
     }
-    let cookie = config::generate_cookie();
-    write_secret(&args.data_dir.join(config::COOKIE_FILE), &cookie)?;
-    let admin_password = config::generate_password();
-    write_secret(
-        &args.data_dir.join(config::ADMIN_PASSWORD_FILE),
-        &admin_password,
-    )?;
+    let cookie_path = args.data_dir.join(config::COOKIE_FILE);
+    let kept = match args.rotate_cookie {
+        true => None,
+        false => read_secret(&cookie_path)?,
+    };
+    let cookie = match kept {
+        Some(cookie) => {
+            bazaar_cluster::Cookie::new(&cookie)
+                .with_context(|| format!("{} holds no valid cookie", cookie_path.display()))?;
+            say("keeping the cluster cookie of the data dir: sessions stay valid (--rotate-cookie signs everyone out)");
+            cookie
+        }
+        None => {
+            let cookie = config::generate_cookie();
+            write_secret(&cookie_path, &cookie)?;
+            if args.rotate_cookie {
+                say("new cluster cookie: every session signed before is void");
+            }
+            cookie
+        }
+    };
+    let password_path = args.data_dir.join(config::ADMIN_PASSWORD_FILE);
+    let admin_password = match read_secret(&password_path)? {
+        Some(password) => password,
+        None => {
+            let password = config::generate_password();
+            write_secret(&password_path, &password)?;
+            password
+        }
+    };
     // One thread: children get PR_SET_PDEATHSIG, which fires when the
     // spawning *thread* ends, so every spawn must come from this one.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -102,6 +128,16 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         admin_password,
     };
     runtime.block_on(Launcher::new(plans, secrets, args).run())
+}
+
+/// The trimmed content of a secret file, `None` if it does not exist or
+/// is empty.
+fn read_secret(path: &Path) -> anyhow::Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(secret) => Ok(Some(secret.trim().to_string()).filter(|s| !s.is_empty())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
+    }
 }
 
 /// Writes a file readable by its owner only.

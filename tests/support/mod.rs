@@ -447,12 +447,29 @@ pub fn random_cookie() -> String {
     Alphanumeric.sample_string(&mut rand::rng(), COOKIE_CHARS)
 }
 
-/// `count` distinct free loopback addresses: all are bound at once (so
-/// they differ), then released for the nodes to bind.
+/// Ports tests pick from: below Linux's default ephemeral range
+/// (32768–60999), so an outgoing connection of any process cannot take
+/// one between the pick and the node's bind (which made a node fail with
+/// "address already in use" once).
+const TEST_PORTS: std::ops::Range<u16> = 20_000..32_700;
+
+/// `count` distinct free loopback addresses from [`TEST_PORTS`]: all are
+/// bound at once (so they differ), then released for the nodes to bind.
 fn free_ports(count: usize) -> Vec<SocketAddr> {
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
-        .collect();
+    let mut listeners: Vec<TcpListener> = Vec::with_capacity(count);
+    for _ in 0..count * 200 {
+        if listeners.len() == count {
+            break;
+        }
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", rand::random_range(TEST_PORTS))) {
+            listeners.push(listener);
+        }
+    }
+    assert_eq!(
+        listeners.len(),
+        count,
+        "no {count} free ports in {TEST_PORTS:?}"
+    );
     listeners
         .iter()
         .map(|l| l.local_addr().expect("local addr"))
@@ -463,7 +480,7 @@ fn free_ports(count: usize) -> Vec<SocketAddr> {
 /// commands that number their ports from one base (`bazaar up`, `demo`).
 pub fn free_port_range(count: u16) -> u16 {
     for _ in 0..200 {
-        let base: u16 = rand::random_range(20_000..60_000);
+        let base: u16 = rand::random_range(TEST_PORTS.start..TEST_PORTS.end - count);
         let free = (0..count).all(|offset| TcpListener::bind(("127.0.0.1", base + offset)).is_ok());
         if free {
             return base;
