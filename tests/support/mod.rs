@@ -453,26 +453,45 @@ pub fn random_cookie() -> String {
 /// "address already in use" once).
 const TEST_PORTS: std::ops::Range<u16> = 20_000..32_700;
 
-/// `count` distinct free loopback addresses from [`TEST_PORTS`]: all are
-/// bound at once (so they differ), then released for the nodes to bind.
+/// Ports this test process has handed out: tests of one binary run in
+/// parallel, and a port released by one test's probe is free again until
+/// its nodes bind it, so another test must not be given it meanwhile.
+static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
+/// Whether `ports` are all bindable and none was handed out before; if
+/// so, they are handed out now.
+fn take_ports(ports: std::ops::Range<u16>) -> bool {
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+    let free = ports
+        .clone()
+        .all(|port| !handed_out.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok());
+    if free {
+        handed_out.extend(ports);
+    }
+    free
+}
+
+/// `count` distinct free loopback addresses from [`TEST_PORTS`], never
+/// handed out before by this process.
 fn free_ports(count: usize) -> Vec<SocketAddr> {
-    let mut listeners: Vec<TcpListener> = Vec::with_capacity(count);
+    let mut ports: Vec<u16> = Vec::with_capacity(count);
     for _ in 0..count * 200 {
-        if listeners.len() == count {
+        if ports.len() == count {
             break;
         }
-        if let Ok(listener) = TcpListener::bind(("127.0.0.1", rand::random_range(TEST_PORTS))) {
-            listeners.push(listener);
+        let port = rand::random_range(TEST_PORTS);
+        if take_ports(port..port + 1) {
+            ports.push(port);
         }
     }
     assert_eq!(
-        listeners.len(),
+        ports.len(),
         count,
         "no {count} free ports in {TEST_PORTS:?}"
     );
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local addr"))
+    ports
+        .into_iter()
+        .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
         .collect()
 }
 
@@ -481,8 +500,7 @@ fn free_ports(count: usize) -> Vec<SocketAddr> {
 pub fn free_port_range(count: u16) -> u16 {
     for _ in 0..200 {
         let base: u16 = rand::random_range(TEST_PORTS.start..TEST_PORTS.end - count);
-        let free = (0..count).all(|offset| TcpListener::bind(("127.0.0.1", base + offset)).is_ok());
-        if free {
+        if take_ports(base..base + count) {
             return base;
         }
     }
