@@ -321,3 +321,53 @@ fn load_against_only_a_dead_gateway_exits_non_zero() {
     assert!(stderr.contains("no gateway served the catalog"), "{stderr}");
     println!("failed after {:?}", started.elapsed());
 }
+
+#[test]
+fn a_closed_loop_of_orders_reports_what_checkout_did() {
+    let cluster = TestCluster::start(3);
+    cluster.expect_within(
+        Instant::now(),
+        Duration::from_secs(30),
+        "n1..n3 ready",
+        |c| c.all_up(&[1, 2, 3]) && c.all_ready(&[1, 2, 3]),
+    );
+    let gateways: Vec<String> = (1..=3)
+        .map(|i| format!("http://{}", cluster.http_addr(i)))
+        .collect();
+    let output = Command::new(BIN)
+        .args(["load", "--at", &gateways.join(",")])
+        .args(["--mix", "checkout", "--shoppers", "4", "--duration", "3"])
+        .arg("--json")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "load failed: {stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
+    assert_eq!(report["shoppers"], 4, "{report:#}");
+    let checkout = &report["checkout"];
+    let confirmed = checkout["confirmed"].as_u64().unwrap();
+    assert!(confirmed > 0, "orders were confirmed: {report:#}");
+    assert_eq!(checkout["nodes_scraped"], 3, "{report:#}");
+    // Three voters store every batch: at most 3 fsyncs an order, and at
+    // least one for each batch of the owner.
+    let fsyncs = checkout["fsyncs_per_order"].as_f64().unwrap();
+    assert!(
+        (0.1..=3.5).contains(&fsyncs),
+        "fsyncs per order {fsyncs}: {report:#}"
+    );
+    assert!(
+        checkout["mean_batch"].as_f64().unwrap() >= 1.0,
+        "{report:#}"
+    );
+    let flows = report["flows"].as_array().unwrap();
+    let ran: Vec<&str> = flows
+        .iter()
+        .filter(|f| f["runs"].as_u64() > Some(0))
+        .map(|f| f["flow"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ran,
+        ["checkout"],
+        "only orders in the checkout mix: {report:#}"
+    );
+}

@@ -71,14 +71,7 @@ pub async fn drive(settings: &Settings, shop: Arc<Shop>, events: mpsc::Sender<Ev
         let shop = shop.clone();
         let events = events.clone();
         tokio::spawn(async move {
-            let result = shop.run(flow, gateway, arrival, due, second).await;
-            let event = Event::Flow {
-                flow,
-                gateway,
-                second,
-                result,
-            };
-            let _ = events.send(event).await;
+            run_and_report(&shop, &events, (flow, gateway, arrival), due, second).await;
             drop(permit);
         });
     }
@@ -120,14 +113,7 @@ pub async fn drive_closed(
                 let flow = mix.pick(rng.random_range(0..Flow::total_weight()));
                 let gateway = (arrival % gateways) as usize;
                 let second = due.duration_since(start).as_secs() as u32;
-                let result = shop.run(flow, gateway, arrival, due, second).await;
-                let event = Event::Flow {
-                    flow,
-                    gateway,
-                    second,
-                    result,
-                };
-                let _ = events.send(event).await;
+                run_and_report(&shop, &events, (flow, gateway, arrival), due, second).await;
                 arrival += shoppers as u64;
             }
         });
@@ -138,4 +124,23 @@ pub async fn drive_closed(
         dispatch_span: start.elapsed(),
         max_dispatch_lag: Duration::ZERO,
     }
+}
+
+/// Runs one arrival (`flow` through `gateway`) and reports how it ended.
+async fn run_and_report(
+    shop: &Shop,
+    events: &mpsc::Sender<Event>,
+    (flow, gateway, arrival): (Flow, usize, u64),
+    due: Instant,
+    second: u32,
+) {
+    let result = shop.run(flow, gateway, arrival, due, second).await;
+    let event = Event::Flow {
+        flow,
+        gateway,
+        second,
+        result,
+    };
+    // The receiver lives until every arrival has ended.
+    let _ = events.send(event).await;
 }
