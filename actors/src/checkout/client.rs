@@ -33,6 +33,18 @@ pub struct CheckoutClient {
     owner_hint: Arc<Mutex<Option<String>>>,
 }
 
+/// The owner a `NotOwner` answer names (`Some(None)`: it knows none), or
+/// `None` for any other answer.
+fn not_owner(reply: &CheckoutReply) -> Option<Option<&str>> {
+    match reply {
+        CheckoutReply::Placed(Err(CheckoutFailure::NotOwner { owner }))
+        | CheckoutReply::Done(Err(CheckoutFailure::NotOwner { owner }))
+        | CheckoutReply::StockSet(Err(CheckoutFailure::NotOwner { owner }))
+        | CheckoutReply::Voters(Err(CheckoutFailure::NotOwner { owner })) => Some(owner.as_deref()),
+        _ => None,
+    }
+}
+
 fn unavailable(err: CallError) -> CheckoutFailure {
     CheckoutFailure::Unavailable(err.to_string())
 }
@@ -79,21 +91,13 @@ impl CheckoutClient {
             },
             None => self.call(None, request.clone(), timeout).await?,
         };
-        let owner = match &reply {
-            CheckoutReply::Placed(Err(CheckoutFailure::NotOwner { owner: Some(owner) }))
-            | CheckoutReply::Done(Err(CheckoutFailure::NotOwner { owner: Some(owner) }))
-            | CheckoutReply::StockSet(Err(CheckoutFailure::NotOwner { owner: Some(owner) }))
-            | CheckoutReply::Voters(Err(CheckoutFailure::NotOwner { owner: Some(owner) })) => {
-                owner.clone()
-            }
-            CheckoutReply::Placed(Err(CheckoutFailure::NotOwner { owner: None }))
-            | CheckoutReply::Done(Err(CheckoutFailure::NotOwner { owner: None }))
-            | CheckoutReply::StockSet(Err(CheckoutFailure::NotOwner { owner: None }))
-            | CheckoutReply::Voters(Err(CheckoutFailure::NotOwner { owner: None })) => {
+        let owner = match not_owner(&reply) {
+            None => return Ok(reply),
+            Some(None) => {
                 self.owner_hint.lock().take();
                 return Ok(reply);
             }
-            _ => return Ok(reply),
+            Some(Some(owner)) => owner.to_string(),
         };
         *self.owner_hint.lock() = Some(owner.clone());
         self.call(Some(&owner), request, timeout).await

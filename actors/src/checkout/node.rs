@@ -251,6 +251,12 @@ impl CheckoutNode {
         }
     }
 
+    /// Whether this node is the owner of its epoch with its marker
+    /// committed, so it takes proposals.
+    pub fn is_active_owner(&self) -> bool {
+        matches!(self.owned_epoch(), Some((_, true)))
+    }
+
     /// The epoch of this node's current candidacy.
     pub fn candidate_epoch(&self) -> Option<u64> {
         match &self.role {

@@ -59,7 +59,7 @@ impl CheckoutReplica {
         // it follows), or the key's order committed or in flight (the core
         // answers with it): no preparation.
         let known = self.core.find_order(&user, &key).is_some();
-        if known || !matches!(self.core.owned_epoch(), Some((_, true))) {
+        if known || !self.core.is_active_owner() {
             return self.propose(
                 Proposal::Order(empty_draft(user, key)),
                 Waiting::Order(wait),
@@ -70,8 +70,7 @@ impl CheckoutReplica {
             remote::answer(wait.reply, CheckoutReply::Placed(Err(failure)));
             return Ok(());
         }
-        let now_ms = self.started.elapsed().as_millis() as u64;
-        if let Err(refused) = self.admission.admit(now_ms, budget_ms) {
+        if let Err(refused) = self.admission.admit(self.now_ms(), budget_ms) {
             metrics::counter!("bazaar_checkout_refused_total", "reason" => "capacity").increment(1);
             let failure = CheckoutFailure::NotPlaced {
                 reason: format!(

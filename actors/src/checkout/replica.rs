@@ -99,7 +99,7 @@ pub struct CheckoutReplica {
     /// The next proposal id.
     next_id: u64,
     /// The core's clock origin: ticks pass ms since then.
-    pub(super) started: Instant,
+    started: Instant,
     /// When this replica saw its owner go down, until it becomes the
     /// active owner (a failover it measures) or follows another one.
     failover_started: Option<Instant>,
@@ -252,8 +252,7 @@ impl CheckoutReplica {
         let answer = match request {
             CheckoutRequest::Tick => {
                 self.feed_membership()?;
-                let now = self.started.elapsed().as_millis() as u64;
-                let actions = self.core.tick(now);
+                let actions = self.core.tick(self.now_ms());
                 metrics::gauge!("bazaar_checkout_epoch").set(self.core.log().promised() as f64);
                 return self.perform(actions);
             }
@@ -263,7 +262,7 @@ impl CheckoutReplica {
                 if batch.is_empty() {
                     return Ok(());
                 }
-                if matches!(self.core.owned_epoch(), Some((_, true))) {
+                if self.core.is_active_owner() {
                     metrics::histogram!("bazaar_checkout_batch_proposals")
                         .record(batch.len() as f64);
                 }
@@ -336,7 +335,7 @@ impl CheckoutReplica {
         id: u64,
         proposal: Proposal,
     ) -> Result<(), ActorProcessingErr> {
-        if !matches!(self.core.owned_epoch(), Some((_, true))) {
+        if !self.core.is_active_owner() {
             // Not the active owner: the core answers at once (`NotOwner`).
             let actions = self.core.step(Event::Propose(vec![(id, proposal)]));
             return self.perform(actions);
@@ -507,11 +506,16 @@ impl CheckoutReplica {
         }
     }
 
+    /// Ms since the replica started: the core's and admission's clock.
+    pub(super) fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
     /// An order admission control took is finished, `confirmed` or not.
     fn finished(&mut self, wait: &OrderWait, confirmed: bool) {
         if let Some(admitted) = wait.admitted {
             let took_ms = admitted.elapsed().as_millis() as u64;
-            let now_ms = self.started.elapsed().as_millis() as u64;
+            let now_ms = self.now_ms();
             self.admission.finished(now_ms, took_ms, confirmed);
             metrics::gauge!("bazaar_checkout_orders_in_flight")
                 .set(self.admission.in_flight() as f64);
